@@ -1,0 +1,1 @@
+"""SETU: open telemetry warehouse for machine shops."""

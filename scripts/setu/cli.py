@@ -1,0 +1,151 @@
+"""`setu`: the single command line of the SETU warehouse."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from setu import dbt
+from setu.db import Cluster, DatabaseError
+from setu.profile import ProfileError, load_target
+
+console = Console()
+DBT_PASSTHROUGH = dict(ignore_unknown_options=True, allow_extra_args=True,
+                       help_option_names=[])
+
+
+class SetuGroup(click.Group):
+    """Turns SETU's own errors into one clear line and exit code 2, like dbt's."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (DatabaseError, ProfileError) as exc:
+            console.print(f"[bold red]error:[/] {exc}", highlight=False)
+            sys.exit(2)
+
+
+@click.group(cls=SetuGroup)
+def main() -> None:
+    """SETU: a dbt + TimescaleDB telemetry warehouse for machine shops.
+
+    Start with `setu db start` (a private PostgreSQL for this checkout), then `setu demo`
+    to build the whole warehouse on a simulated fleet. dbt commands (build, run, test,
+    seed, docs, ...) pass straight through to dbt with this project's profile.
+    """
+
+
+# -- embedded database -------------------------------------------------------------------
+
+@main.group()
+def db() -> None:
+    """The embedded PostgreSQL cluster (git-ignored folder, loopback, its own port)."""
+
+
+@db.command("start")
+def db_start() -> None:
+    """Start the cluster (creating it on first use); a no-op when it already runs."""
+    cluster = Cluster.default()
+    started = cluster.start()
+    word = "started" if started else "already running"
+    console.print(f"embedded database {word}: {cluster.url}", highlight=False)
+
+
+@db.command("stop")
+def db_stop() -> None:
+    """Stop the cluster cleanly."""
+    stopped = Cluster.default().stop()
+    console.print("embedded database stopped" if stopped else "embedded database was not running")
+
+
+@db.command("status")
+def db_status() -> None:
+    """Show whether the cluster exists and runs; exit 1 when it is not running."""
+    cluster = Cluster.default()
+    for key, value in cluster.status().items():
+        console.print(f"{key:>15}: {value}", highlight=False)
+    sys.exit(0 if cluster.running() else 1)
+
+
+@db.command("url")
+def db_url() -> None:
+    """Print the cluster's connection URL."""
+    click.echo(Cluster.default().url)
+
+
+def ensure_database(target: str | None = None) -> None:
+    """Start the embedded cluster when the target is the embedded database."""
+    settings = load_target(target)
+    if settings.is_embedded:
+        cluster = Cluster.default()
+        if cluster.start():
+            console.print(f"embedded database started: {cluster.url}", highlight=False)
+
+
+# -- diagnostics -------------------------------------------------------------------------
+
+@main.command()
+@click.option("--target", help="dbt target to inspect (default: the profile's target)")
+def doctor(target: str | None) -> None:
+    """Report PostgreSQL and TimescaleDB versions, license, and which features are on."""
+    from setu.doctor import read_capabilities
+    from setu.profile import connect
+
+    settings = load_target(target)
+    with connect(target) as conn:
+        caps = read_capabilities(conn)
+    console.print(f"target      : {settings.name} ({settings.host}:{settings.port}/"
+                  f"{settings.dbname})", highlight=False)
+    console.print(f"PostgreSQL  : {caps.pg_version}", highlight=False)
+    ts_text = caps.timescaledb_version or (
+        f"not installed (available: {caps.timescaledb_available})"
+        if caps.timescaledb_available else "not installed")
+    console.print(f"TimescaleDB : {ts_text}", highlight=False)
+    console.print(f"license     : {caps.license}", highlight=False)
+    table = Table("feature", "state", "why")
+    for feature, enabled, why in caps.features():
+        table.add_row(feature, "[green]on[/]" if enabled else "[yellow]off[/]", why)
+    console.print(table)
+
+
+# -- dbt, in-process ---------------------------------------------------------------------
+
+def _dbt_command(name: str, doc: str) -> None:
+    @main.command(name, context_settings=DBT_PASSTHROUGH, help=doc, add_help_option=False)
+    @click.pass_context
+    def command(ctx: click.Context) -> None:
+        args = [name, *ctx.args]
+        if "--help" not in args and "-h" not in args and name not in ("parse", "list", "ls"):
+            ensure_database(_target_arg(ctx.args))
+        sys.exit(dbt.run(args))
+
+
+def _target_arg(args: list[str]) -> str | None:
+    for flag in ("--target", "-t"):
+        if flag in args and args.index(flag) + 1 < len(args):
+            return args[args.index(flag) + 1]
+    return None
+
+
+for _name, _doc in {
+    "build": "dbt build: seeds, models, snapshots and tests in DAG order.",
+    "run": "dbt run: build the models.",
+    "test": "dbt test: run the data and unit tests.",
+    "seed": "dbt seed: load the CSV seeds.",
+    "docs": "dbt docs generate | serve.",
+    "compile": "dbt compile: render the SQL into target/.",
+    "source": "dbt source freshness.",
+    "run-operation": "dbt run-operation MACRO [--args YAML].",
+    "show": "dbt show: preview a model's rows.",
+    "list": "dbt list: the project's resources.",
+    "parse": "dbt parse: check the project parses.",
+    "debug": "dbt debug: check the profile and connection.",
+}.items():
+    _dbt_command(_name, _doc)
+
+
+if __name__ == "__main__":
+    main()

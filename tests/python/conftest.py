@@ -1,0 +1,63 @@
+"""Shared fixtures: every test session runs against its own throwaway PostgreSQL cluster.
+
+The cluster lives under /var/tmp (reachable by the unprivileged server user when the tests
+run as root), on a free loopback port; SETU_HOME and SETU_PG_PORT point `setu`, dbt's
+generated profile and psycopg at it, so nothing touches the developer's embedded database.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from setu.db import Cluster
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[Cluster]:
+    home = Path(tempfile.mkdtemp(prefix="setu-test-", dir="/var/tmp"))
+    home.chmod(0o755)
+    test_cluster = Cluster(home=home, port=free_port(), tuning="test")
+    saved = {key: os.environ.get(key) for key in ("SETU_HOME", "SETU_PG_PORT", "SETU_TARGET")}
+    os.environ.update(SETU_HOME=str(home), SETU_PG_PORT=str(test_cluster.port))
+    os.environ.pop("SETU_TARGET", None)
+    test_cluster.start()
+    yield test_cluster
+    test_cluster.destroy()
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.fixture(scope="session")
+def db_url(cluster: Cluster) -> str:
+    return cluster.url
+
+
+@pytest.fixture
+def conn(db_url: str) -> Iterator[psycopg.Connection]:
+    """An autocommit connection to the test cluster's `setu` database."""
+    with psycopg.connect(db_url, autocommit=True) as connection:
+        yield connection
+
+
+@pytest.fixture(scope="session")
+def dbt_run(cluster: Cluster):
+    """Run dbt in-process against the test cluster; returns dbt's exit code."""
+    from setu import dbt
+
+    return dbt.run
