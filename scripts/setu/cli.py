@@ -147,5 +147,10 @@ for _name, _doc in {
     _dbt_command(_name, _doc)
 
 
+# -- commands that live in their own modules ----------------------------------------------
+# Each module defines one click command (or group) for its verb; registering them here keeps
+# `setu --help` the single list of everything SETU does.
+
+
 if __name__ == "__main__":
     main()
