@@ -26,19 +26,19 @@
         {%- if caps["timescaledb"] %}
             {%- set interval = "interval '" ~ chunk_time_interval_seconds(table_name, spec) ~ " seconds'" %}
     select create_hypertable(
-        relation => {{ dbt.string_literal(relation) }}::regclass,
+        relation => {{ sql_literal(relation) }}::regclass,
         dimension => by_range('time', {{ interval }}),
         create_default_indexes => false,
         if_not_exists => true,
         migrate_data => true
     );
     select set_chunk_time_interval(
-        hypertable => {{ dbt.string_literal(relation) }}::regclass,
+        hypertable => {{ sql_literal(relation) }}::regclass,
         chunk_time_interval => {{ interval }}
     )
     from timescaledb_information.dimensions
     where hypertable_schema = 'bronze'
-        and hypertable_name = {{ dbt.string_literal(table_name) }}
+        and hypertable_name = {{ sql_literal(table_name) }}
         and column_name = 'time'
         and time_interval is distinct from {{ interval }};
         {%- else %}
@@ -51,4 +51,6 @@
         on {{ relation }} ({{ adapter.quote(entity) }}, time desc);
     {%- endfor %}
     {{ create_etl_control_plane() }}
+    {{ create_etl_functions() }}
+    {{ create_shift_function() }}
 {% endmacro %}

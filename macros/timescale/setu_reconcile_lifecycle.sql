@@ -1,0 +1,20 @@
+{#- Project-wide post-hook: reconciles compression (settings and policy), the retention
+    policy and the reorder policy of `relation` with its model config, and prints ONE line:
+    "setu: <schema>.<table>: compression policy added (after 7 days); retention policy ...".
+    Each policy is added when missing, altered with alter_job when its schedule or config
+    changed (job id and stats kept), removed when the config no longer asks for it; jobs
+    SETU did not create are left alone (docs/timescaledb-config.md, job tagging). Silent
+    when nothing is configured and nothing was removed. settings / caps: for tests and Bronze;
+    default to the model config and the server. Returns "" (nothing left for the hook). -#}
+{% macro setu_reconcile_lifecycle(relation, settings=none, caps=none) %}
+    {%- if not execute -%}{{ return("") }}{%- endif -%}
+    {%- set settings = settings if settings is not none else setu_timescale_config() -%}
+    {%- set caps = caps if caps is not none else get_capabilities() -%}
+    {%- set messages = [
+        setu_reconcile_compression(relation, settings.get("compression"), caps),
+        setu_reconcile_retention(relation, settings.get("retention_policy"), caps),
+        setu_reconcile_reorder(relation, settings.get("reorder_policy"), caps),
+    ] | select | list -%}
+    {%- do setu_log(relation, messages | join("; ")) if messages -%}
+    {{ return("") }}
+{% endmacro %}

@@ -1,0 +1,20 @@
+with
+
+source as (
+    select * from {{ source('bronze', 'machine_state_events') }}
+),
+
+renamed as (
+    select
+        id as bronze_id,
+        machine_id,
+        time,
+        ingested_at,
+        gateway_id,
+        state,
+        upper(trim(state)) as state_code,
+        program_name
+    from source
+)
+
+select * from renamed
