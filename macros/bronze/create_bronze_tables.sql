@@ -50,6 +50,7 @@
     create index if not exists {{ adapter.quote(table_name ~ "_" ~ entity ~ "_time_idx") }}
         on {{ relation }} ({{ adapter.quote(entity) }}, time desc);
     {%- endfor %}
+    {{ create_ingest_ledger() }}
     {{ create_etl_control_plane() }}
     {{ create_etl_functions() }}
     {{ create_shift_function() }}

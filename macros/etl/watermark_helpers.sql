@@ -50,9 +50,11 @@
         {%- do statements.append(quarantine_insert_sql(quarantine_table)) -%}
     {%- endif -%}
     {%- if unique_key -%}
+        {%- set null_safe_keys = config.get("null_safe_keys", []) -%}
         {%- set matches = [] -%}
         {%- for key in unique_key -%}
-            {%- do matches.append("t." ~ key ~ " = b." ~ key) -%}
+            {%- set operator = " is not distinct from " if key in null_safe_keys else " = " -%}
+            {%- do matches.append("t." ~ key ~ operator ~ "b." ~ key) -%}
         {%- endfor -%}
         {%- do statements.append("delete from " ~ relation ~ " as t using pg_temp._etl_batch as b where "
             ~ matches | join(" and ")) -%}

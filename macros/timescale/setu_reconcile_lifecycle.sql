@@ -15,6 +15,21 @@
         setu_reconcile_retention(relation, settings.get("retention_policy"), caps),
         setu_reconcile_reorder(relation, settings.get("reorder_policy"), caps),
     ] | select | list -%}
+    {%- set unavailable = setu_unavailable_reason(caps) -%}
+    {%- if unavailable and messages -%}
+        {#- One reason for everything skipped, plus what runs retention instead. -#}
+        {%- set asked = [] -%}
+        {%- do asked.append("compression") if settings.get("compression") is mapping
+            or settings.get("compression") is sameas true -%}
+        {%- do asked.append("retention policy") if settings.get("retention_policy") is mapping -%}
+        {%- do asked.append("reorder policy") if settings.get("reorder_policy") is mapping -%}
+        {%- set retention = settings.get("retention_policy") -%}
+        {%- set messages = [asked | join(", ") ~ " skipped: " ~ unavailable
+            ~ ("; retention by `setu maintain` ("
+               ~ ("drop_chunks" if caps["timescaledb"] else "batched deletes")
+               ~ " older than " ~ retention["drop_after"] ~ ")"
+               if retention is mapping else "")] -%}
+    {%- endif -%}
     {%- do setu_log(relation, messages | join("; ")) if messages -%}
     {{ return("") }}
 {% endmacro %}

@@ -10,7 +10,8 @@
     the table.
 
     Config: watermark_sources (list of "schema.table" or {relation, id_column}),
-    unique_key (rows replaced by key, for facts that late events correct),
+    unique_key (rows replaced by key, for facts that late events correct; keys listed in
+    null_safe_keys match nulls too),
     quarantine_source_table (Bronze table whose rejected rows go to silver.quarantine),
     after_batch / on_reset (names of macros returning SQL run in the batch / on reset),
     time_column_name, batch_size (default var setu_batch_size), etl_layer (job run order). -#}

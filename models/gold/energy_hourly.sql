@@ -1,0 +1,129 @@
+{{ config(
+    watermark_sources=[{'relation': 'silver.fct_telemetry', 'id_column': 'etl_batch_id'}],
+    unique_key=['machine_id', 'bucket'],
+    time_column_name='bucket',
+) }}
+
+with
+
+changed_readings as (
+    select
+        machine_id,
+        time
+    from {{ ref('fct_telemetry') }}
+    where
+        {{ watermark_range(this.identifier, 'silver.fct_telemetry', 'etl_batch_id') }}
+        and energy_kwh is not null
+),
+
+-- Not materialized: only the index probes below may touch the telemetry facts.
+readings as not materialized (
+    select
+        machine_id,
+        time,
+        bronze_id,
+        energy_kwh
+    from {{ ref('fct_telemetry') }}
+    where energy_kwh is not null
+),
+
+first_changed as (
+    select
+        machine_id,
+        min(time) as first_time
+    from changed_readings
+    group by machine_id
+),
+
+-- The buckets of new readings, and of readings after a machine's earliest new one: a late
+-- reading changes the delta of the reading that follows it.
+touched_buckets as (
+    select distinct
+        machine_id,
+        {{ utc_bucket('1 hour', 'time') }} as bucket
+    from changed_readings
+    union
+    select distinct
+        readings.machine_id,
+        {{ utc_bucket('1 hour', 'readings.time') }} as bucket
+    from first_changed
+    inner join readings
+        on
+            first_changed.machine_id = readings.machine_id
+            and readings.time > first_changed.first_time
+),
+
+-- Each bucket's readings plus the reading just before it, whose value its first delta needs.
+bucket_readings as (
+    select
+        touched_buckets.machine_id,
+        touched_buckets.bucket,
+        bucket_and_previous.time,
+        bucket_and_previous.bronze_id,
+        bucket_and_previous.energy_kwh
+    from touched_buckets
+    cross join lateral (
+        (
+            select
+                readings.time,
+                readings.bronze_id,
+                readings.energy_kwh
+            from readings
+            where
+                readings.machine_id = touched_buckets.machine_id
+                and readings.time < touched_buckets.bucket
+            order by readings.time desc, readings.bronze_id desc
+            limit 1
+        )
+        union all
+        (
+            select
+                readings.time,
+                readings.bronze_id,
+                readings.energy_kwh
+            from readings
+            where
+                readings.machine_id = touched_buckets.machine_id
+                and readings.time >= touched_buckets.bucket
+                and readings.time < touched_buckets.bucket + interval '1 hour'
+        )
+    ) as bucket_and_previous
+),
+
+deltas as (
+    select
+        machine_id,
+        bucket,
+        time,
+        energy_kwh,
+        lag(energy_kwh) over (
+            partition by machine_id, bucket order by time, bronze_id
+        ) as previous_kwh
+    from bucket_readings
+),
+
+-- The first reading ever counts 0; a meter reset (negative delta) counts the new value.
+reading_kwh as (
+    select
+        machine_id,
+        bucket,
+        case
+            when previous_kwh is null then 0
+            when energy_kwh < previous_kwh then energy_kwh
+            else energy_kwh - previous_kwh
+        end as kwh
+    from deltas
+    where time >= bucket
+),
+
+final as (
+    select
+        machine_id,
+        bucket,
+        sum(kwh) as kwh,
+        {{ etl_batch_id() }} as etl_batch_id
+    from reading_kwh
+    group by machine_id, bucket
+)
+
+select * from final

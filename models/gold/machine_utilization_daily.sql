@@ -1,0 +1,119 @@
+{{ config(
+    watermark_sources=[{'relation': 'silver.fct_state_intervals', 'id_column': 'etl_batch_id'}],
+    unique_key=['machine_id', 'local_date'],
+) }}
+
+with
+
+changed_intervals as (
+    select
+        machine_id,
+        valid_from,
+        valid_to
+    from {{ ref('fct_state_intervals') }}
+    where
+        {{ watermark_range(this.identifier, 'silver.fct_state_intervals', 'etl_batch_id') }}
+        and valid_to is not null
+),
+
+-- Not materialized: only the index probes below may touch the intervals.
+state_intervals as not materialized (
+    select * from {{ ref('fct_state_intervals') }}
+),
+
+machines as (
+    select
+        machine_id,
+        coalesce(timezone, 'UTC') as timezone
+    from {{ ref('dim_machine') }}
+),
+
+-- Every local day a changed closed interval overlaps (a late event splits an interval into
+-- pieces that together cover the days the old one did).
+touched_days as (
+    select distinct
+        changed_intervals.machine_id,
+        machines.timezone,
+        local_day.day::date as local_date
+    from changed_intervals
+    inner join machines on changed_intervals.machine_id = machines.machine_id
+    cross join lateral generate_series(
+        {{ local_date('changed_intervals.valid_from', 'machines.timezone') }},
+        {{ local_date("changed_intervals.valid_to - interval '1 microsecond'", 'machines.timezone') }},
+        interval '1 day'
+    ) as local_day (day)
+),
+
+day_bounds as (
+    select
+        machine_id,
+        local_date,
+        {{ local_day_start('local_date', 'timezone') }} as day_start,
+        {{ local_day_end('local_date', 'timezone') }} as day_end
+    from touched_days
+),
+
+-- The closed intervals overlapping each day: the one in force at midnight and those that
+-- start during the day.
+day_intervals as (
+    select
+        day_bounds.machine_id,
+        day_bounds.local_date,
+        overlapping.state,
+        greatest(overlapping.valid_from, day_bounds.day_start) as piece_start,
+        least(overlapping.valid_to, day_bounds.day_end) as piece_end
+    from day_bounds
+    cross join lateral (
+        (
+            select
+                state_intervals.state,
+                state_intervals.valid_from,
+                state_intervals.valid_to
+            from state_intervals
+            where
+                state_intervals.machine_id = day_bounds.machine_id
+                and state_intervals.valid_from <= day_bounds.day_start
+            order by state_intervals.valid_from desc, state_intervals.bronze_id desc
+            limit 1
+        )
+        union all
+        (
+            select
+                state_intervals.state,
+                state_intervals.valid_from,
+                state_intervals.valid_to
+            from state_intervals
+            where
+                state_intervals.machine_id = day_bounds.machine_id
+                and state_intervals.valid_from > day_bounds.day_start
+                and state_intervals.valid_from < day_bounds.day_end
+        )
+    ) as overlapping
+    where overlapping.valid_to > day_bounds.day_start
+),
+
+durations as (
+    select
+        machine_id,
+        local_date,
+        state,
+        extract(epoch from piece_end - piece_start)::double precision as seconds
+    from day_intervals
+),
+
+final as (
+    select
+        machine_id,
+        local_date,
+        {%- for state in ['off', 'idle', 'running', 'setup', 'alarm', 'maintenance'] %}
+        coalesce(sum(seconds) filter (where state = '{{ state | upper }}'), 0)
+            as {{ state }}_seconds,
+        {%- endfor %}
+        100.0 * coalesce(sum(seconds) filter (where state = 'RUNNING'), 0)
+        / nullif(sum(seconds) filter (where state != 'OFF'), 0) as utilization_pct,
+        {{ etl_batch_id() }} as etl_batch_id
+    from durations
+    group by machine_id, local_date
+)
+
+select * from final
