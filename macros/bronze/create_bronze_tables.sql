@@ -53,5 +53,6 @@
     {{ create_ingest_ledger() }}
     {{ create_etl_control_plane() }}
     {{ create_etl_functions() }}
+    {{ create_pipeline_procedure() }}
     {{ create_shift_function() }}
 {% endmacro %}

@@ -79,7 +79,9 @@
             return 0;
         end if;
         perform set_config('setu.etl_batch_id', nextval('_etl.silver_change_seq')::text, true);
-        drop table if exists pg_temp._etl_batch;
+        if to_regclass('pg_temp._etl_batch') is not null then
+            drop table pg_temp._etl_batch;
+        end if;
         execute 'create temp table _etl_batch on commit drop as ' || v_model.batch_sql;
         get diagnostics v_rows = row_count;
         analyze pg_temp._etl_batch;
