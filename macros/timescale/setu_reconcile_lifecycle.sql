@@ -24,7 +24,9 @@
         {%- do asked.append("retention policy") if settings.get("retention_policy") is mapping -%}
         {%- do asked.append("reorder policy") if settings.get("reorder_policy") is mapping -%}
         {%- set retention = settings.get("retention_policy") -%}
-        {%- set messages = [asked | join(", ") ~ " skipped: " ~ unavailable
+        {%- set names = (asked[:-1] | join(", ") ~ " and " ~ asked[-1]) if asked | length > 1
+            else asked | join("") -%}
+        {%- set messages = [names ~ " skipped: " ~ unavailable
             ~ ("; retention by `setu maintain` ("
                ~ ("drop_chunks" if caps["timescaledb"] else "batched deletes")
                ~ " older than " ~ retention["drop_after"] ~ ")"

@@ -49,8 +49,10 @@ final as (
     inner join alarm_events
         on
             touched_groups.machine_id = alarm_events.machine_id
-            and alarm_events.time >= {{ local_day_start('touched_groups.local_date', 'touched_groups.timezone') }}
-            and alarm_events.time < {{ local_day_end('touched_groups.local_date', 'touched_groups.timezone') }}
+            and alarm_events.time
+            >= {{ local_day_start('touched_groups.local_date', 'touched_groups.timezone') }}
+            and alarm_events.time
+            < {{ local_day_end('touched_groups.local_date', 'touched_groups.timezone') }}
             and touched_groups.severity_class = alarm_events.severity_class
     where alarm_events.event = 'RAISED'
     group by touched_groups.machine_id, touched_groups.local_date, touched_groups.severity_class

@@ -44,8 +44,10 @@ day_hours as (
     inner join energy_hours
         on
             touched_days.machine_id = energy_hours.machine_id
-            and energy_hours.bucket >= {{ local_day_start('touched_days.local_date', 'touched_days.timezone') }}
-            and energy_hours.bucket < {{ local_day_end('touched_days.local_date', 'touched_days.timezone') }}
+            and energy_hours.bucket
+            >= {{ local_day_start('touched_days.local_date', 'touched_days.timezone') }}
+            and energy_hours.bucket
+            < {{ local_day_end('touched_days.local_date', 'touched_days.timezone') }}
 ),
 
 ranked as (

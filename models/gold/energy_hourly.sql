@@ -50,44 +50,51 @@ touched_buckets as (
     inner join readings
         on
             first_changed.machine_id = readings.machine_id
-            and readings.time > first_changed.first_time
+            and first_changed.first_time < readings.time
 ),
 
 -- Each bucket's readings plus the reading just before it, whose value its first delta needs.
-bucket_readings as (
+reading_before_bucket as (
     select
         touched_buckets.machine_id,
         touched_buckets.bucket,
-        bucket_and_previous.time,
-        bucket_and_previous.bronze_id,
-        bucket_and_previous.energy_kwh
+        previous_reading.time,
+        previous_reading.bronze_id,
+        previous_reading.energy_kwh
     from touched_buckets
     cross join lateral (
-        (
-            select
-                readings.time,
-                readings.bronze_id,
-                readings.energy_kwh
-            from readings
-            where
-                readings.machine_id = touched_buckets.machine_id
-                and readings.time < touched_buckets.bucket
-            order by readings.time desc, readings.bronze_id desc
-            limit 1
-        )
-        union all
-        (
-            select
-                readings.time,
-                readings.bronze_id,
-                readings.energy_kwh
-            from readings
-            where
-                readings.machine_id = touched_buckets.machine_id
-                and readings.time >= touched_buckets.bucket
-                and readings.time < touched_buckets.bucket + interval '1 hour'
-        )
-    ) as bucket_and_previous
+        select
+            readings.time,
+            readings.bronze_id,
+            readings.energy_kwh
+        from readings
+        where
+            readings.machine_id = touched_buckets.machine_id
+            and readings.time < touched_buckets.bucket
+        order by readings.time desc, readings.bronze_id desc
+        limit 1
+    ) as previous_reading
+),
+
+readings_in_bucket as (
+    select
+        touched_buckets.machine_id,
+        touched_buckets.bucket,
+        readings.time,
+        readings.bronze_id,
+        readings.energy_kwh
+    from touched_buckets
+    inner join readings
+        on
+            touched_buckets.machine_id = readings.machine_id
+            and touched_buckets.bucket <= readings.time
+            and touched_buckets.bucket + interval '1 hour' > readings.time
+),
+
+bucket_readings as (
+    select * from reading_before_bucket
+    union all
+    select * from readings_in_bucket
 ),
 
 deltas as (

@@ -39,7 +39,9 @@ touched_days as (
     inner join machines on changed_intervals.machine_id = machines.machine_id
     cross join lateral generate_series(
         {{ local_date('changed_intervals.valid_from', 'machines.timezone') }},
-        {{ local_date("changed_intervals.valid_to - interval '1 microsecond'", 'machines.timezone') }},
+        {{ local_date(
+            "changed_intervals.valid_to - interval '1 microsecond'", 'machines.timezone'
+        ) }},
         interval '1 day'
     ) as local_day (day)
 ),
@@ -53,43 +55,62 @@ day_bounds as (
     from touched_days
 ),
 
--- The closed intervals overlapping each day: the one in force at midnight and those that
--- start during the day.
-day_intervals as (
+-- The closed intervals overlapping each day: the one in force at the day's start and those
+-- that start during the day.
+interval_at_day_start as (
     select
         day_bounds.machine_id,
         day_bounds.local_date,
-        overlapping.state,
-        greatest(overlapping.valid_from, day_bounds.day_start) as piece_start,
-        least(overlapping.valid_to, day_bounds.day_end) as piece_end
+        day_bounds.day_start,
+        day_bounds.day_end,
+        in_force.state,
+        in_force.valid_from,
+        in_force.valid_to
     from day_bounds
     cross join lateral (
-        (
-            select
-                state_intervals.state,
-                state_intervals.valid_from,
-                state_intervals.valid_to
-            from state_intervals
-            where
-                state_intervals.machine_id = day_bounds.machine_id
-                and state_intervals.valid_from <= day_bounds.day_start
-            order by state_intervals.valid_from desc, state_intervals.bronze_id desc
-            limit 1
-        )
+        select
+            state_intervals.state,
+            state_intervals.valid_from,
+            state_intervals.valid_to
+        from state_intervals
+        where
+            state_intervals.machine_id = day_bounds.machine_id
+            and state_intervals.valid_from <= day_bounds.day_start
+        order by state_intervals.valid_from desc, state_intervals.bronze_id desc
+        limit 1
+    ) as in_force
+),
+
+intervals_starting_in_day as (
+    select
+        day_bounds.machine_id,
+        day_bounds.local_date,
+        day_bounds.day_start,
+        day_bounds.day_end,
+        state_intervals.state,
+        state_intervals.valid_from,
+        state_intervals.valid_to
+    from day_bounds
+    inner join state_intervals
+        on
+            day_bounds.machine_id = state_intervals.machine_id
+            and day_bounds.day_start < state_intervals.valid_from
+            and day_bounds.day_end > state_intervals.valid_from
+),
+
+day_intervals as (
+    select
+        machine_id,
+        local_date,
+        state,
+        greatest(valid_from, day_start) as piece_start,
+        least(valid_to, day_end) as piece_end
+    from (
+        select * from interval_at_day_start
         union all
-        (
-            select
-                state_intervals.state,
-                state_intervals.valid_from,
-                state_intervals.valid_to
-            from state_intervals
-            where
-                state_intervals.machine_id = day_bounds.machine_id
-                and state_intervals.valid_from > day_bounds.day_start
-                and state_intervals.valid_from < day_bounds.day_end
-        )
+        select * from intervals_starting_in_day
     ) as overlapping
-    where overlapping.valid_to > day_bounds.day_start
+    where valid_to > day_start
 ),
 
 durations as (
@@ -106,8 +127,8 @@ final as (
         machine_id,
         local_date,
         {%- for state in ['off', 'idle', 'running', 'setup', 'alarm', 'maintenance'] %}
-        coalesce(sum(seconds) filter (where state = '{{ state | upper }}'), 0)
-            as {{ state }}_seconds,
+            coalesce(sum(seconds) filter (where state = '{{ state | upper }}'), 0)
+                as {{ state }}_seconds,
         {%- endfor %}
         100.0 * coalesce(sum(seconds) filter (where state = 'RUNNING'), 0)
         / nullif(sum(seconds) filter (where state != 'OFF'), 0) as utilization_pct,

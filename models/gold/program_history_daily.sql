@@ -48,8 +48,10 @@ day_cycles as (
     inner join cycles
         on
             touched_groups.machine_id = cycles.machine_id
-            and cycles.cycle_end >= {{ local_day_start('touched_groups.local_date', 'touched_groups.timezone') }}
-            and cycles.cycle_end < {{ local_day_end('touched_groups.local_date', 'touched_groups.timezone') }}
+            and cycles.cycle_end
+            >= {{ local_day_start('touched_groups.local_date', 'touched_groups.timezone') }}
+            and cycles.cycle_end
+            < {{ local_day_end('touched_groups.local_date', 'touched_groups.timezone') }}
             and touched_groups.program_name is not distinct from cycles.program_name
 ),
 

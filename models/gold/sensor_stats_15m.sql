@@ -5,7 +5,9 @@
     unique_key=['machine_id', 'sensor', 'bucket'],
     time_column_name='bucket',
 ) }}
-{%- set sensors = ['spindle_temp_c', 'motor_temp_c', 'coolant_temp_c', 'spindle_load_pct', 'power_kw'] %}
+{%- set sensors = [
+    'spindle_temp_c', 'motor_temp_c', 'coolant_temp_c', 'spindle_load_pct', 'power_kw',
+] %}
 
 with
 
@@ -39,14 +41,15 @@ samples as (
     inner join telemetry
         on
             touched_buckets.machine_id = telemetry.machine_id
-            and telemetry.time >= touched_buckets.bucket
+            and touched_buckets.bucket <= telemetry.time
             and telemetry.time < touched_buckets.bucket + interval '15 minutes'
-    cross join lateral (
-        values
-        {%- for sensor in sensors %}
-            ('{{ sensor }}', telemetry.{{ sensor }}){{ "," if not loop.last }}
-        {%- endfor %}
-    ) as sensor_values (sensor, value)
+    cross join
+        lateral (
+            values
+            {%- for sensor in sensors %}
+                ('{{ sensor }}', telemetry.{{ sensor }}){{ "," if not loop.last }}
+            {%- endfor %}
+        ) as sensor_values (sensor, value)
     where sensor_values.value is not null
 ),
 

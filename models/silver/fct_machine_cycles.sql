@@ -141,10 +141,11 @@ stitched as (
 gaps as (
     select
         stitched.*,
-        extract(epoch from cycle_end - cycle_start)::double precision as cycle_seconds,
-        extract(epoch from cycle_start - previous_cycle_end)::double precision
+        extract(epoch from stitched.cycle_end - stitched.cycle_start)::double precision
+            as cycle_seconds,
+        extract(epoch from stitched.cycle_start - stitched.previous_cycle_end)::double precision
             as load_unload_seconds,
-        coalesce(std_load_unload_seconds, 0) as std_gap_seconds
+        coalesce(stitched.std_load_unload_seconds, 0) as std_gap_seconds
     from stitched
 ),
 

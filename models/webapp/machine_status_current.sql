@@ -64,22 +64,22 @@ current_state as (
 latest_telemetry as (
     select
         changed_machines.machine_id,
+        {%- for measure in measures %}
+            (
+                select telemetry.{{ measure }}
+                from telemetry
+                where
+                    telemetry.machine_id = changed_machines.machine_id
+                    and telemetry.{{ measure }} is not null
+                order by telemetry.time desc, telemetry.bronze_id desc
+                limit 1
+            ) as {{ measure }},
+        {%- endfor %}
         (
-            select max(telemetry.time)
+            select max(telemetry.time) as sample_time
             from telemetry
             where telemetry.machine_id = changed_machines.machine_id
-        ) as last_telemetry_at,
-        {%- for measure in measures %}
-        (
-            select telemetry.{{ measure }}
-            from telemetry
-            where
-                telemetry.machine_id = changed_machines.machine_id
-                and telemetry.{{ measure }} is not null
-            order by telemetry.time desc, telemetry.bronze_id desc
-            limit 1
-        ) as {{ measure }}{{ "," if not loop.last }}
-        {%- endfor %}
+        ) as last_telemetry_at
     from changed_machines
 ),
 
@@ -108,7 +108,7 @@ final as (
         current_state.program_name,
         latest_telemetry.last_telemetry_at,
         {%- for measure in measures %}
-        latest_telemetry.{{ measure }},
+            latest_telemetry.{{ measure }},
         {%- endfor %}
         open_alarms.open_alarm_count,
         now() as refreshed_at,

@@ -6,6 +6,7 @@ import sys
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from setu import dbt
@@ -13,6 +14,8 @@ from setu.db import Cluster, DatabaseError
 from setu.profile import ProfileError, load_target
 
 console = Console()
+# Errors go to stderr on one line, whatever the terminal's width.
+err_console = Console(stderr=True, soft_wrap=True, highlight=False)
 DBT_PASSTHROUGH = dict(ignore_unknown_options=True, allow_extra_args=True,
                        help_option_names=[])
 
@@ -24,7 +27,7 @@ class SetuGroup(click.Group):
         try:
             return super().invoke(ctx)
         except (DatabaseError, ProfileError) as exc:
-            console.print(f"[bold red]error:[/] {exc}", highlight=False)
+            err_console.print(f"[bold red]error:[/] {escape(str(exc))}")
             sys.exit(2)
 
 
@@ -150,6 +153,13 @@ for _name, _doc in {
 # -- commands that live in their own modules ----------------------------------------------
 # Each module defines one click command (or group) for its verb; registering them here keeps
 # `setu --help` the single list of everything SETU does.
+from setu.maintain import maintain  # noqa: E402
+
+main.add_command(maintain)
+
+from setu.ingest import ingest  # noqa: E402
+
+main.add_command(ingest)
 
 
 if __name__ == "__main__":

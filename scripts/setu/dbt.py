@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 
 from setu.paths import PROJECT_DIR
@@ -19,12 +20,18 @@ PROJECT_COMMANDS = {
 def with_project_args(args: Sequence[str]) -> list[str]:
     argv = list(args)
     command = next((arg for arg in argv if not arg.startswith("-")), None)
-    if command in PROJECT_COMMANDS:
-        if "--project-dir" not in argv:
-            argv += ["--project-dir", str(PROJECT_DIR)]
-        if "--profiles-dir" not in argv and command not in ("clean", "deps"):
-            argv += ["--profiles-dir", str(profiles_dir())]
-    return argv
+    if command not in PROJECT_COMMANDS:
+        return argv
+    extra = []
+    if "--project-dir" not in argv:
+        extra += ["--project-dir", str(PROJECT_DIR)]
+    if "--profiles-dir" not in argv and command not in ("clean", "deps"):
+        extra += ["--profiles-dir", str(profiles_dir())]
+    # Before the user's first option (after `docs generate`, `run-operation MACRO`), not at the
+    # end, where an option missing its value (`run --select`) would take them as its values.
+    start = argv.index(command) + 1
+    at = next((i for i in range(start, len(argv)) if argv[i].startswith("-")), len(argv))
+    return argv[:at] + extra + argv[at:]
 
 
 def invoke(args: Sequence[str]):
@@ -42,7 +49,13 @@ def exit_code(result) -> int:
 
 def run(args: Sequence[str]) -> int:
     """Run dbt and return the exit code the dbt command line would have given."""
-    return exit_code(invoke(args))
+    from dbt.cli.exceptions import DbtUsageException
+
+    result = invoke(args)
+    if isinstance(result.exception, DbtUsageException):
+        # dbt's command line prints its usage errors itself; dbtRunner only returns them.
+        print(f"error: dbt: {result.exception}", file=sys.stderr)
+    return exit_code(result)
 
 
 def run_operation(macro: str, args: dict | None = None, quiet: bool = True) -> int:

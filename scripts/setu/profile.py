@@ -134,7 +134,10 @@ def connect(target: str | None = None, autocommit: bool = False, **overrides: ob
         return psycopg.connect(settings.conninfo(**overrides), autocommit=autocommit,
                                connect_timeout=10)
     except psycopg.OperationalError as exc:
-        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else "no answer"
+        # psycopg's first line ends in the cause ("... failed: Connection refused"); the
+        # further lines are libpq's generic hints.
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        reason = lines[0].rsplit(" failed: ", 1)[-1] if lines else "no answer"
         hint = " (start it with `setu db start`)" if settings.is_embedded else ""
         raise ProfileError(
             f"cannot connect to target {settings.name!r} at {settings.host}:{settings.port}"

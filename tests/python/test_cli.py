@@ -1,0 +1,127 @@
+"""The `setu` command line: dbt pass-through exit codes and one-line errors."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from setu.cli import main
+from setu.db import Cluster
+from setu.paths import PROJECT_DIR
+
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def scratch() -> Iterator[Path]:
+    """dbt's target/ and logs/ for these runs, away from the developer's."""
+    folder = Path(tempfile.mkdtemp(prefix="setu-test-cli-", dir="/var/tmp"))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def dbt_exit_code(args: list[str]) -> int:
+    """What the real dbt command line exits with for args."""
+    return subprocess.run([str(BIN / "dbt"), *args], capture_output=True, cwd=PROJECT_DIR,
+                          timeout=120).returncode
+
+
+def one_line_error(output: str) -> str:
+    lines = [line for line in output.splitlines() if line.strip()]
+    assert len(lines) == 1, f"expected one line, got:\n{output}"
+    assert lines[0].startswith("error: ")
+    return lines[0]
+
+
+def test_parse_passes_through_with_exit_code_0(cluster: Cluster, scratch: Path) -> None:
+    result = CliRunner().invoke(
+        main, ["parse", "--target-path", str(scratch / "target"), "--log-path", str(scratch)]
+    )
+    assert result.exit_code == 0, result.output
+    assert (scratch / "target" / "manifest.json").exists()
+
+
+@pytest.mark.parametrize("args", [
+    ["parse", "--no-such-flag"],
+    ["run", "--no-such-flag"],
+    ["run", "--select"],
+])
+def test_invalid_dbt_flags_exit_as_dbt_does(cluster: Cluster, args: list[str]) -> None:
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code != 0
+    assert result.exit_code == dbt_exit_code(args)
+    assert "error: dbt:" in result.output
+
+
+def test_unknown_command_exits_as_dbt_does() -> None:
+    result = CliRunner().invoke(main, ["no-such-command"])
+    assert result.exit_code != 0
+    assert result.exit_code == dbt_exit_code(["no-such-command"])
+    assert "No such command 'no-such-command'" in result.output
+
+
+@pytest.mark.parametrize("args", [["doctor"], ["run"], ["build", "--select", "nothing"]])
+def test_unknown_target_is_one_clear_line(
+    cluster: Cluster, args: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SETU_TARGET", "nope")
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2
+    line = one_line_error(result.output)
+    assert "target 'nope' is not in profile 'setu'" in line
+    assert "known targets: ci, local, prod, prod_replica" in line
+
+
+def test_unknown_target_flag_is_one_clear_line(cluster: Cluster) -> None:
+    result = CliRunner().invoke(main, ["run", "--target", "nope"])
+    assert result.exit_code == 2
+    assert "target 'nope' is not in profile 'setu'" in one_line_error(result.output)
+
+
+def test_unreachable_database_is_one_clear_line(
+    cluster: Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SETU_PG_HOST", "127.0.0.2")
+    result = CliRunner().invoke(main, ["doctor"])
+    assert result.exit_code == 2
+    line = one_line_error(result.output)
+    assert f"cannot connect to target 'local' at 127.0.0.2:{cluster.port}/setu" in line
+    assert "Connection refused" in line
+    assert "setu db start" not in line, "only the embedded database gets that hint"
+
+
+def test_stopped_embedded_database_hints_at_setu_db_start(
+    monkeypatch: pytest.MonkeyPatch, scratch: Path
+) -> None:
+    monkeypatch.setenv("SETU_HOME", str(scratch))
+    monkeypatch.setenv("SETU_PG_PORT", str(free_port()))
+    result = CliRunner().invoke(main, ["doctor"])
+    assert result.exit_code == 2
+    line = one_line_error(result.output)
+    assert "(start it with `setu db start`)" in line
+    assert not (scratch / "pgdata").exists(), "doctor must not create a cluster"
+
+
+def test_errors_from_the_real_command_line(cluster: Cluster) -> None:
+    """The installed `setu` script: exit code 2, one line on stderr, nothing on stdout."""
+    env = os.environ | {"SETU_TARGET": "nope", "COLUMNS": "40"}
+    proc = subprocess.run([str(BIN / "setu"), "doctor"], capture_output=True, text=True,
+                          env=env, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert "known targets: ci, local, prod, prod_replica" in one_line_error(proc.stderr)
