@@ -50,6 +50,7 @@
                 ("value", "double precision"), ("unit", "text"), ("firmware", "text"),
             ],
             "row_bytes": 190, "rows_per_second": 100,
+            "extra_indexes": [["device_serial", "time desc"]],
         },
     }) }}
 {% endmacro %}

@@ -49,10 +49,15 @@
         on {{ relation }} (id, time desc);
     create index if not exists {{ adapter.quote(table_name ~ "_" ~ entity ~ "_time_idx") }}
         on {{ relation }} ({{ adapter.quote(entity) }}, time desc);
+        {%- for index_columns in spec.get("extra_indexes", []) %}
+    create index if not exists {{ adapter.quote(table_name ~ "_" ~ index_columns[0] ~ "_time_idx") }}
+        on {{ relation }} ({{ index_columns | join(", ") }});
+        {%- endfor %}
     {%- endfor %}
     {{ create_ingest_ledger() }}
     {{ create_etl_control_plane() }}
     {{ create_etl_functions() }}
     {{ create_pipeline_procedure() }}
+    {{ create_source_lag_function() }}
     {{ create_shift_function() }}
 {% endmacro %}

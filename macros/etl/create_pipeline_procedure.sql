@@ -78,3 +78,25 @@
     end;
     $proc$;
 {% endmacro %}
+
+{#- How long the oldest row of a source that a model has not processed yet has been
+    waiting (null when none waits): its arrival for Bronze, its batch time for Silver. -#}
+{% macro create_source_lag_function() %}
+    create or replace function _etl.source_lag(p_source text, p_after_id bigint)
+    returns interval
+    language plpgsql
+    stable
+    as $fn$
+    declare
+        v_waiting interval;
+    begin
+        if p_source like 'bronze.%' then
+            execute format(
+                'select now() - ingested_at from %s where id > $1 order by id limit 1',
+                p_source::regclass
+            ) into v_waiting using p_after_id;
+        end if;
+        return v_waiting;
+    end;
+    $fn$;
+{% endmacro %}

@@ -26,16 +26,23 @@
     set alarm_description = excluded.alarm_description, is_in_catalogue = true
 {% endmacro %}
 
-{#- Devices first seen in a batch of platform-extension readings. -#}
+{#- Devices first seen in a batch of platform-extension readings. The serial is the first one
+    the device sent (by bronze_id), even when its first reading came without one, so the row
+    does not depend on the batch boundaries. -#}
 {% macro register_new_devices() %}
     insert into {{ ref('dim_device') }} as devices (
         device_id, device_serial, created_from, first_seen_at, first_bronze_id
     )
-    select distinct on (device_id)
-        device_id, device_serial, device_created_from, time, bronze_id
+    select
+        device_id,
+        (array_agg(device_serial order by bronze_id)
+            filter (where device_serial is not null))[1],
+        (array_agg(device_created_from order by bronze_id))[1],
+        (array_agg(time order by bronze_id))[1],
+        min(bronze_id)
     from pg_temp._etl_batch
     where quarantine_reason is null
-    order by device_id, bronze_id
+    group by device_id
     on conflict (device_id) do update
     set device_serial = coalesce(devices.device_serial, excluded.device_serial)
 {% endmacro %}

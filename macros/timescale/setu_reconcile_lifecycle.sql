@@ -10,6 +10,17 @@
     {%- if not execute -%}{{ return("") }}{%- endif -%}
     {%- set settings = settings if settings is not none else setu_timescale_config() -%}
     {%- set caps = caps if caps is not none else get_capabilities() -%}
+    {%- set configured = [] -%}
+    {%- for key in ["compression", "retention_policy", "reorder_policy"]
+        if settings.get(key) is not none -%}
+        {%- do configured.append(key) -%}
+    {%- endfor -%}
+    {%- if not configured -%}
+        {#- Nothing configured: only a policy SETU added earlier could need removing. -#}
+        {%- if not caps["community"] or not setu_has_setu_jobs(relation) -%}
+            {{ return("") }}
+        {%- endif -%}
+    {%- endif -%}
     {%- set messages = [
         setu_reconcile_compression(relation, settings.get("compression"), caps),
         setu_reconcile_retention(relation, settings.get("retention_policy"), caps),

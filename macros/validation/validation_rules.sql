@@ -7,14 +7,15 @@
     time and values and is itself otherwise valid. Same values and machine mean the same
     verdict on every rule but future_time, which also depends on arrival: so the earlier row
     only has to pass that one. Keeps the earliest id of a set of duplicates, whatever the
-    batch boundaries. -#}
+    batch boundaries. Key columns compare with `=` so the probe uses the Bronze
+    (key, time desc) index: callers pass keys that are never null for a valid row. -#}
 {% macro has_earlier_duplicate(relation, alias, key_columns, value_columns) -%}
     exists (
         select 1
         from {{ relation }} as earlier
         where
             {% for column in key_columns -%}
-            earlier.{{ column }} is not distinct from {{ alias }}.{{ column }}
+            earlier.{{ column }} = {{ alias }}.{{ column }}
             and {% endfor -%}
             earlier.time = {{ alias }}.time
             and earlier.bronze_id < {{ alias }}.bronze_id

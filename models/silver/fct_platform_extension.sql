@@ -4,8 +4,12 @@
     quarantine_source_table='platform_extension',
     time_column_name='time',
     after_batch=['register_new_devices'],
-    indexes=[{'columns': ['device_id', 'time']}],
+    indexes=[
+        {'columns': ['device_id', 'time']},
+        {'columns': ['device_serial', 'bronze_id']},
+    ],
 ) }}
+-- depends_on: {{ ref('dim_device') }}
 
 with
 
@@ -13,38 +17,32 @@ validated as (
     select * from {{ ref('int_platform_extension_validated') }}
 ),
 
-devices as (
-    select * from {{ ref('dim_device') }}
-),
-
 calibrations as (
     select * from {{ ref('stg_master__device_calibrations') }}
 ),
 
--- A serial already tied to a numeric id (in Silver or earlier in this batch) keeps it.
-serial_owners as (
-    select distinct on (device_serial)
+-- A serial-only reading belongs to the numeric device that an earlier accepted reading (lower
+-- bronze_id) sent with the same serial, else to the device created for the serial. Only
+-- earlier readings count, so the answer is the same whatever the batch boundaries.
+existing_pairs as not materialized (
+    select
         device_serial,
-        device_id
-    from (
-        select
-            device_serial,
-            device_id,
-            first_bronze_id as seen_at_bronze_id
-        from devices
-        where device_serial is not null
-        union all
-        select
-            device_serial,
-            device_id,
-            bronze_id as seen_at_bronze_id
-        from validated
-        where
-            quarantine_reason is null
-            and device_serial is not null
-            and device_id is not null
-    ) as known_serials
-    order by device_serial asc, seen_at_bronze_id asc
+        device_id,
+        bronze_id
+    from {{ this }}
+    where device_created_from = 'device_id' and device_serial is not null
+),
+
+batch_pairs as (
+    select
+        device_serial,
+        device_id,
+        bronze_id
+    from validated
+    where
+        quarantine_reason is null
+        and device_serial is not null
+        and device_id is not null
 ),
 
 resolved as (
@@ -52,19 +50,38 @@ resolved as (
         validated.*,
         coalesce(
             validated.device_id,
-            serial_owners.device_id,
+            serial_owner.device_id,
             {{ device_id_from_serial('validated.device_serial') }}
         ) as resolved_device_id,
         case
             when validated.device_id is not null then 'device_id'
-            when serial_owners.device_id is not null then 'serial_of_known_device'
+            when serial_owner.device_id is not null then 'serial_of_known_device'
             else 'serial'
         end as device_created_from
     from validated
-    left join serial_owners
-        on
-            validated.device_id is null
-            and validated.device_serial = serial_owners.device_serial
+    left join lateral (
+        select pairs.device_id
+        from (
+            select
+                existing_pairs.device_id,
+                existing_pairs.bronze_id
+            from existing_pairs
+            where
+                validated.device_id is null
+                and existing_pairs.device_serial = validated.device_serial
+            union all
+            select
+                batch_pairs.device_id,
+                batch_pairs.bronze_id
+            from batch_pairs
+            where
+                validated.device_id is null
+                and batch_pairs.device_serial = validated.device_serial
+                and batch_pairs.bronze_id < validated.bronze_id
+        ) as pairs
+        order by pairs.bronze_id asc
+        limit 1
+    ) as serial_owner on true
 ),
 
 final as (

@@ -158,8 +158,18 @@ from setu.maintain import maintain  # noqa: E402
 main.add_command(maintain)
 
 from setu.ingest import ingest  # noqa: E402
+from setu.simulate import simulate  # noqa: E402
 
 main.add_command(ingest)
+main.add_command(simulate)
+
+from setu.bronze import create_bronze  # noqa: E402
+from setu.demo import demo  # noqa: E402
+from setu.jobs import list_jobs, register_jobs, run_jobs  # noqa: E402
+from setu.state import seed_state  # noqa: E402
+
+for _command in (demo, create_bronze, seed_state, register_jobs, list_jobs, run_jobs):
+    main.add_command(_command)
 
 
 if __name__ == "__main__":

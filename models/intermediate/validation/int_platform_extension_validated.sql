@@ -18,9 +18,19 @@ classified as (
                 then 'missing_value'
             when batch.unit_code not in ('ticks', 'mm') then 'invalid_code'
             when {{ is_future_time('batch') }} then 'future_time'
-            when {{ has_earlier_duplicate(
-                ref('stg_bronze__platform_extension'), 'batch', ['device_id', 'device_serial'],
-                ['value', 'unit', 'firmware']) }} then 'duplicate'
+            -- A device is its numeric id when sent, else its serial.
+            when
+                batch.device_id is not null
+                and {{ has_earlier_duplicate(
+                    ref('stg_bronze__platform_extension'), 'batch', ['device_id'],
+                    ['device_serial', 'value', 'unit', 'firmware']) }}
+                then 'duplicate'
+            when
+                batch.device_id is null
+                and {{ has_earlier_duplicate(
+                    ref('stg_bronze__platform_extension'), 'batch', ['device_serial'],
+                    ['device_id', 'value', 'unit', 'firmware']) }}
+                then 'duplicate'
         end as quarantine_reason
     from batch
 )

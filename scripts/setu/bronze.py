@@ -1,0 +1,15 @@
+"""`setu bronze`: create or evolve the master and Bronze tables (and the _etl control plane)."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from setu import dbt
+
+
+@click.command("bronze")
+def create_bronze() -> None:
+    """Create or evolve the Bronze and master tables, idempotently (dbt's on-run-start does too)."""
+    sys.exit(dbt.run_operation("setup_bronze", quiet=False))

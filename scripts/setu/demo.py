@@ -1,0 +1,123 @@
+"""`setu demo`: the main job. Builds the whole warehouse on the embedded database from a
+simulated fleet and prints what it built."""
+
+from __future__ import annotations
+
+import sys
+from datetime import timedelta
+
+import click
+import psycopg
+from rich.console import Console
+from rich.table import Table
+
+from setu import dbt
+
+console = Console(width=None if sys.stdout.isatty() else 120)
+
+BRONZE_TO_FACT = {
+    "machine_state_events": "fct_state_intervals",
+    "machine_cycles": "fct_machine_cycles",
+    "machine_telemetry": "fct_telemetry",
+    "alarms": "fct_alarm_events",
+    "platform_extension": "fct_platform_extension",
+}
+GOLD_RELATIONS = (
+    "gold.machine_utilization_daily", "gold.program_history_daily", "gold.alerts_daily",
+    "gold.energy_hourly", "gold.energy_daily", "gold.sensor_stats_15m",
+    "webapp.machine_status_current",
+)
+
+
+def reconciliation(conn: psycopg.Connection) -> Table:
+    """Every Bronze id in exactly one place: its Silver fact or the quarantine."""
+    table = Table("Bronze table", "rows", "Silver fact", "accepted", "quarantined",
+                  "unaccounted", title="Bronze → Silver reconciliation")
+    for bronze, fact in BRONZE_TO_FACT.items():
+        bronze_rows, accepted, quarantined = conn.execute(
+            f"select (select count(*) from bronze.{bronze}),"
+            f" (select count(*) from silver.{fact}),"
+            " (select count(*) from silver.quarantine where source_table = %s)",
+            (bronze,),
+        ).fetchone()
+        missing = bronze_rows - accepted - quarantined
+        table.add_row(bronze, f"{bronze_rows:,}", fact, f"{accepted:,}", f"{quarantined:,}",
+                      "[green]0[/]" if missing == 0 else f"[red]{missing:,}[/]")
+    return table
+
+
+def quarantine_reasons(conn: psycopg.Connection) -> Table:
+    table = Table("source table", "reason", "rows", title="Quarantine by reason")
+    for source, reason, rows in conn.execute(
+        "select source_table, reason, count(*) from silver.quarantine"
+        " group by 1, 2 order by 1, 2"
+    ):
+        table.add_row(source, reason, f"{rows:,}")
+    return table
+
+
+def gold_summary(conn: psycopg.Connection) -> Table:
+    table = Table("relation", "rows", title="Gold and serving")
+    for relation in GOLD_RELATIONS:
+        if conn.execute("select to_regclass(%s)", (relation,)).fetchone()[0] is None:
+            table.add_row(relation, "[red]not built[/]")
+            continue
+        rows = conn.execute(f"select count(*) from {relation}").fetchone()[0]
+        table.add_row(relation, f"{rows:,}")
+    return table
+
+
+def utilization_sample(conn: psycopg.Connection) -> Table | str:
+    if conn.execute("select to_regclass('gold.machine_utilization_daily')").fetchone()[0] is None:
+        return "gold.machine_utilization_daily was not built"
+    table = Table("machine", "local date", "running h", "idle h", "off h", "utilization %",
+                  title="Utilization (first machines)")
+    for machine, day, running, idle, off, pct in conn.execute(
+        "select machine_id, local_date, running_seconds / 3600, idle_seconds / 3600,"
+        " off_seconds / 3600, utilization_pct from gold.machine_utilization_daily"
+        " order by machine_id, local_date limit 6"
+    ):
+        table.add_row(str(machine), str(day), f"{running:.1f}", f"{idle:.1f}", f"{off:.1f}",
+                      "" if pct is None else f"{pct:.1f}")
+    return table
+
+
+@click.command("demo")
+@click.option("--machines", default=20, show_default=True, type=click.IntRange(min=1),
+              help="machines in the simulated fleet")
+@click.option("--duration", "duration_hours", default=24, show_default=True,
+              type=click.IntRange(min=1), help="hours of simulated operation")
+@click.option("--seed", default=1, show_default=True, help="simulator seed")
+def demo(machines: int, duration_hours: int, seed: int) -> None:
+    """Build the warehouse on the embedded database from a simulated fleet; print a summary."""
+    from setu.cli import ensure_database
+    from setu.profile import connect
+    from setu.simulate import SimulationConfig, default_start, simulate_into_database
+
+    ensure_database()
+    console.rule("1/3 Bronze and master tables")
+    if dbt.run_operation("setup_bronze", quiet=False) != dbt.EXIT_SUCCESS:
+        sys.exit(dbt.EXIT_ERROR)
+
+    console.rule(f"2/3 Simulating {machines} machines for {duration_hours} h (seed {seed})")
+    duration = timedelta(hours=duration_hours)
+    config = SimulationConfig(machines=machines, start=default_start(duration, False),
+                              duration=duration, seed=seed)
+    with connect() as conn:
+        result = simulate_into_database(conn, config)
+    if result.skipped:
+        console.print(f"this simulation was already loaded at {result.loaded_at}: kept as is")
+    else:
+        console.print(f"{sum(result.rows.values()):,} Bronze rows written in "
+                      f"{result.seconds:.1f} s", highlight=False)
+
+    console.rule("3/3 dbt build (Silver, Gold, serving, tests)")
+    code = dbt.run(["build"])
+
+    with connect(autocommit=True) as conn:
+        for table in (reconciliation(conn), quarantine_reasons(conn), gold_summary(conn),
+                      utilization_sample(conn)):
+            console.print(table)
+    if code != dbt.EXIT_SUCCESS:
+        console.print("[red]dbt build reported failures: see its log above[/]")
+    sys.exit(code)
