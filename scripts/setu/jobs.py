@@ -62,7 +62,7 @@ def register(conn: psycopg.Connection) -> str:
                     (SCHEDULE_INTERVAL, JOB_CONFIG),
                 )
                 job_id = cur.fetchone()[0]
-                return f"TimescaleDB job {job_id} added: _etl.run_pipeline every {SCHEDULE_INTERVAL}"
+                return f"TimescaleDB job {job_id} added: run_pipeline every {SCHEDULE_INTERVAL}"
             # alter_job keeps the job's id and its statistics.
             cur.execute(
                 "select alter_job(job_id => %s, schedule_interval => %s::interval,"
@@ -76,7 +76,8 @@ def register(conn: psycopg.Connection) -> str:
                 "select cron.schedule(%s, '* * * * *', $$call _etl.run_pipeline('pg_cron')$$)",
                 (CRON_JOB_NAME,),
             )
-            return f"pg_cron job {cur.fetchone()[0]} ({CRON_JOB_NAME}): _etl.run_pipeline every minute"
+            job_id = cur.fetchone()[0]
+            return f"pg_cron job {job_id} ({CRON_JOB_NAME}): _etl.run_pipeline every minute"
     reason = ("TimescaleDB jobs need the Community edition (license is "
               f"{caps.license}) and pg_cron is not installed in this database")
     raise click.ClickException(
