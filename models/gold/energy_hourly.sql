@@ -1,7 +1,6 @@
 {{ config(
     watermark_sources=[{'relation': 'silver.fct_telemetry', 'id_column': 'etl_batch_id'}],
     unique_key=['machine_id', 'bucket'],
-    time_column_name='bucket',
 ) }}
 
 with

@@ -3,7 +3,6 @@
 {{ config(
     watermark_sources=[{'relation': 'silver.fct_telemetry', 'id_column': 'etl_batch_id'}],
     unique_key=['machine_id', 'sensor', 'bucket'],
-    time_column_name='bucket',
 ) }}
 {%- set sensors = [
     'spindle_temp_c', 'motor_temp_c', 'coolant_temp_c', 'spindle_load_pct', 'power_kw',
