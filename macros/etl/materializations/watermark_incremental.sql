@@ -32,16 +32,14 @@
 
     {%- if existing_relation is none or full_refresh or existing_relation.type != "table" %}
         {%- if existing_relation is not none %}
-            {{ log("setu: " ~ target_relation ~ ": full refresh, rebuilding from Bronze", info=true) }}
+            {{ log("setu: " ~ this.schema ~ "." ~ this.identifier ~ ": full refresh, rebuilding from its sources", info=true) }}
             {% do adapter.drop_relation(existing_relation) %}
         {%- endif %}
         {% call statement("create_target") -%}
             {{ create_watermark_target_sql(target_relation, sql) }}
         {%- endcall %}
         {{ create_target_indexes(target_relation, unique_key, time_column) }}
-        {%- if time_column %}
-            {{ ensure_target_hypertable(target_relation, time_column) }}
-        {%- endif %}
+
         {% call statement("reset_watermarks") -%}
             delete from _etl.watermarks where model_name = {{ sql_literal(model_name) }};
             {%- if quarantine_table %}
@@ -52,6 +50,12 @@
             {{ context[macro_name]() }};
             {%- endfor %}
         {%- endcall %}
+    {%- endif %}
+
+    {#- On every run, not only at creation: a chunk interval or dimension changed in config
+        is applied on the next ordinary run. -#}
+    {%- if time_column %}
+        {{ ensure_target_hypertable(target_relation, time_column) }}
     {%- endif %}
 
     {%- set apply_statements = watermark_apply_statements(
@@ -104,7 +108,8 @@
     {% call statement("main") -%}
         select {{ totals.rows }} as rows_processed
     {%- endcall %}
-    {{ log("setu: " ~ target_relation ~ ": " ~ totals.rows ~ " rows in " ~ totals.batches ~ " batch(es)", info=true) }}
+    {{ log("setu: " ~ this.schema ~ "." ~ this.identifier ~ ": " ~ totals.rows ~ " rows in "
+        ~ totals.batches ~ " batch(es)", info=true) }}
 
     {{ run_hooks(post_hooks, inside_transaction=True) }}
     {% do adapter.commit() %}
