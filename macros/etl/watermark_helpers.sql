@@ -95,3 +95,20 @@
     {% do adapter.commit() %}
     {{ return(value) }}
 {% endmacro %}
+
+{#- The node's depth in the dbt DAG (longest path from a source): the in-database job runs
+    models in this order, so a model runs after everything it reads. -#}
+{% macro dag_depth(unique_id) %}
+    {%- set node = graph.nodes.get(unique_id) -%}
+    {%- if node is none -%}
+        {{ return(0) }}
+    {%- endif -%}
+    {%- set deepest = namespace(value=0) -%}
+    {%- for parent_id in node.depends_on.nodes -%}
+        {%- set parent_depth = dag_depth(parent_id) | int -%}
+        {%- if parent_depth + 1 > deepest.value -%}
+            {%- set deepest.value = parent_depth + 1 -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {{ return(deepest.value) }}
+{% endmacro %}

@@ -14,7 +14,8 @@
     null_safe_keys match nulls too),
     quarantine_source_table (Bronze table whose rejected rows go to silver.quarantine),
     after_batch / on_reset (names of macros returning SQL run in the batch / on reset),
-    time_column_name, batch_size (default var setu_batch_size), etl_layer (job run order). -#}
+    time_column_name, batch_size (default var setu_batch_size). The in-database job runs
+    models in DAG order (dag_depth). -#}
 {% materialization watermark_incremental, adapter="postgres" %}
     {%- set target_relation = this.incorporate(type="table") -%}
     {%- set existing_relation = load_cached_relation(this) -%}
@@ -74,7 +75,7 @@
             {{ sql_literal(sql) }},
             array[{% for s in apply_statements %}{{ sql_literal(s) }}{{ "," if not loop.last }}{% endfor %}]::text [],
             {{ sql_literal(time_column) if time_column else "null" }},
-            {{ config.get("etl_layer", 1) | int }},
+            {{ dag_depth(model.unique_id) | int }},
             now()
         )
         on conflict (model_name) do update
