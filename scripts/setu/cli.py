@@ -163,12 +163,13 @@ from setu.simulate import simulate  # noqa: E402
 main.add_command(ingest)
 main.add_command(simulate)
 
+from setu.bench import bench  # noqa: E402
 from setu.bronze import create_bronze  # noqa: E402
 from setu.demo import demo  # noqa: E402
 from setu.jobs import list_jobs, register_jobs, run_jobs  # noqa: E402
 from setu.state import seed_state  # noqa: E402
 
-for _command in (demo, create_bronze, seed_state, register_jobs, list_jobs, run_jobs):
+for _command in (demo, bench, create_bronze, seed_state, register_jobs, list_jobs, run_jobs):
     main.add_command(_command)
 
 
