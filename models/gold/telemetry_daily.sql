@@ -1,10 +1,10 @@
 {#- Example hierarchical continuous aggregate: one row per machine per UTC day, from
     gold.telemetry_hourly (a continuous aggregate on a continuous aggregate; its bucket is a
-    multiple of the hourly one). Disabled until the lead enables telemetry_hourly. The mean
+    multiple of the hourly one). The mean
     power is weighted by the hourly sample counts so it equals the mean over the raw rows. -#}
 {{ config(
-    enabled=false,
     materialized="continuous_aggregate",
+    schema="rollups",
     time_column_name="bucket",
     materialized_only=false,
     refresh_policy={"start_offset": "7 days", "end_offset": "1 day", "schedule_interval": "1 hour"},

@@ -1,10 +1,10 @@
 {#- Example continuous aggregate: one row per machine per UTC hour of silver.fct_telemetry.
-    Disabled until silver.fct_telemetry exists (the lead enables it). On a server without
+    On a server without
     continuous aggregates it is built as an incremental table (setu_build_aggregate_table).
     A continuous aggregate allows no CTEs (TimescaleDB restriction): one select. -#}
 {{ config(
-    enabled=false,
     materialized="continuous_aggregate",
+    schema="rollups",
     time_column_name="bucket",
     materialized_only=false,
     refresh_policy={
