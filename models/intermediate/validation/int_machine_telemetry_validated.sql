@@ -1,4 +1,9 @@
-{#- One batch of telemetry samples, each with its quarantine reason (null when accepted). -#}
+{#- One batch of telemetry samples, each with its quarantine reason (null when accepted).
+    Telemetry is the high-volume table, so the duplicate rule avoids a Bronze probe per row:
+    duplicates inside the batch come from a window over the batch, and a sample can repeat
+    an earlier batch's row only if its machine already has an accepted sample at or after
+    its time in Silver (the earliest of a set of identical valid rows is always accepted),
+    so only those samples probe Bronze. -#}
 {%- set measures = ['spindle_speed_rpm', 'feed_rate_mm_min', 'spindle_load_pct',
     'spindle_temp_c', 'motor_temp_c', 'coolant_temp_c', 'power_kw', 'energy_kwh'] %}
 with
@@ -13,28 +18,74 @@ machines as (
     from {{ ref('stg_master__machines') }}
 ),
 
-classified as (
+batch_machines as (
+    select distinct machine_id
+    from batch
+),
+
+-- The fact is read by name, not ref(): it is this model's consumer, and only its latest
+-- sample per machine is needed (one index probe per machine).
+latest_accepted as (
+    select
+        batch_machines.machine_id,
+        latest.time as latest_accepted_at
+    from batch_machines
+    cross join lateral (
+        select accepted.time
+        from silver.fct_telemetry as accepted
+        where accepted.machine_id = batch_machines.machine_id
+        order by accepted.time desc
+        limit 1
+    ) as latest
+),
+
+flagged as (
     select
         batch.*,
+        latest_accepted.latest_accepted_at,
+        count(*) filter (where not {{ is_future_time('batch') }}) over (
+            partition by batch.machine_id, batch.time, {{ measures | join(', ') }}
+            order by batch.bronze_id
+            rows between unbounded preceding and 1 preceding
+        ) as earlier_valid_copies_in_batch
+    from batch
+    left join latest_accepted on batch.machine_id = latest_accepted.machine_id
+),
+
+classified as (
+    select
+        flagged.*,
         case
             when machines.machine_id is null then 'unknown_machine'
             when coalesce({{ measures | join(', ') }}) is null then 'missing_value'
             when
-                {{ is_out_of_range('batch.spindle_temp_c', -50, 300) }}
-                or {{ is_out_of_range('batch.motor_temp_c', -50, 300) }}
-                or {{ is_out_of_range('batch.coolant_temp_c', -50, 300) }}
-                or {{ is_out_of_range('batch.spindle_speed_rpm', 0, 60000) }}
-                or {{ is_out_of_range('batch.power_kw', low=0) }}
-                or {{ is_out_of_range('batch.feed_rate_mm_min', low=0) }}
-                or {{ is_out_of_range('batch.spindle_load_pct', 0, 1000) }}
+                {{ is_out_of_range('flagged.spindle_temp_c', -50, 300) }}
+                or {{ is_out_of_range('flagged.motor_temp_c', -50, 300) }}
+                or {{ is_out_of_range('flagged.coolant_temp_c', -50, 300) }}
+                or {{ is_out_of_range('flagged.spindle_speed_rpm', 0, 60000) }}
+                or {{ is_out_of_range('flagged.power_kw', low=0) }}
+                or {{ is_out_of_range('flagged.feed_rate_mm_min', low=0) }}
+                or {{ is_out_of_range('flagged.spindle_load_pct', 0, 1000) }}
                 then 'out_of_range'
-            when {{ is_future_time('batch') }} then 'future_time'
-            when {{ has_earlier_duplicate(
-                ref('stg_bronze__machine_telemetry'), 'batch', ['machine_id'], measures) }}
+            when {{ is_future_time('flagged') }} then 'future_time'
+            when flagged.earlier_valid_copies_in_batch > 0 then 'duplicate'
+            when
+                -- false, not null, for a machine with nothing in Silver: AND stops there.
+                flagged.time <= coalesce(flagged.latest_accepted_at, '-infinity')
+                and {{ has_earlier_duplicate(
+                    ref('stg_bronze__machine_telemetry'), 'flagged', ['machine_id'], measures) }}
                 then 'duplicate'
         end as quarantine_reason
-    from batch
-    left join machines on batch.machine_id = machines.machine_id
+    from flagged
+    left join machines on flagged.machine_id = machines.machine_id
 )
 
-select * from classified
+select
+    bronze_id,
+    machine_id,
+    time,
+    ingested_at,
+    gateway_id,
+    {{ measures | join(',\n    ') }},
+    quarantine_reason
+from classified
