@@ -55,6 +55,7 @@
         {%- endfor %}
     {%- endfor %}
     {{ create_ingest_ledger() }}
+    {{ create_edge_ledger() }}
     {{ create_etl_control_plane() }}
     {{ create_etl_functions() }}
     {{ create_pipeline_procedure() }}

@@ -7,31 +7,36 @@
     on conflict (machine_id) do nothing
 {% endmacro %}
 
-{#- After a batch of cycles: the cache rows of the batch's machines follow the facts (the
-    latest cycle by cycle_start, then bronze_id), one index probe per machine. -#}
-{% macro refresh_latest_cycle_state() %}
-    insert into {{ ref('latest_cycle_state') }} as state (
+{#- The cache rows of the given machines follow the cycle facts: each machine's latest cycle
+    (by cycle_start, then bronze_id), one index probe per machine; null when it has none. -#}
+{% macro upsert_latest_cycle_state(machines_sql, state_relation, cycles_relation) %}
+    insert into {{ state_relation }} as state (
         machine_id, last_cycle_end, last_part_count, last_bronze_id, last_cycle_start, updated_at
     )
     select
-        batch_machines.machine_id, latest.cycle_end, latest.part_count, latest.bronze_id,
+        machines.machine_id, latest.cycle_end, latest.part_count, latest.bronze_id,
         latest.cycle_start, now()
-    from (
-        select distinct machine_id from pg_temp._etl_batch where quarantine_reason is null
-    ) as batch_machines
-    cross join lateral (
+    from ({{ machines_sql }}) as machines
+    left join lateral (
         select cycles.cycle_end, cycles.part_count, cycles.bronze_id, cycles.cycle_start
-        from {{ this }} as cycles
-        where cycles.machine_id = batch_machines.machine_id
+        from {{ cycles_relation }} as cycles
+        where cycles.machine_id = machines.machine_id
         order by cycles.cycle_start desc, cycles.bronze_id desc
         limit 1
-    ) as latest
+    ) as latest on true
     on conflict (machine_id) do update
     set last_cycle_end = excluded.last_cycle_end,
         last_part_count = excluded.last_part_count,
         last_bronze_id = excluded.last_bronze_id,
         last_cycle_start = excluded.last_cycle_start,
         updated_at = excluded.updated_at
+{% endmacro %}
+
+{#- After a batch of cycles, in its transaction: the batch's machines. -#}
+{% macro refresh_latest_cycle_state() %}
+    {{ upsert_latest_cycle_state(
+        "select distinct machine_id from pg_temp._etl_batch where quarantine_reason is null",
+        ref('latest_cycle_state'), this) }}
 {% endmacro %}
 
 {#- A rebuild of the cycle facts starts from an empty cache. -#}
@@ -44,28 +49,8 @@
 {#- `setu seed-state`: a cache row for every machine, recomputed from the cycle facts (one
     index probe per machine), for a new deployment or after restoring the facts. -#}
 {% macro seed_cycle_state() %}
-    {%- set sql -%}
-    insert into silver.latest_cycle_state as state (
-        machine_id, last_cycle_end, last_part_count, last_bronze_id, last_cycle_start, updated_at
-    )
-    select
-        machines.machine_id, latest.cycle_end, latest.part_count, latest.bronze_id,
-        latest.cycle_start, now()
-    from master.machines as machines
-    left join lateral (
-        select cycles.cycle_end, cycles.part_count, cycles.bronze_id, cycles.cycle_start
-        from silver.fct_machine_cycles as cycles
-        where cycles.machine_id = machines.machine_id
-        order by cycles.cycle_start desc, cycles.bronze_id desc
-        limit 1
-    ) as latest on true
-    on conflict (machine_id) do update
-    set last_cycle_end = excluded.last_cycle_end,
-        last_part_count = excluded.last_part_count,
-        last_bronze_id = excluded.last_bronze_id,
-        last_cycle_start = excluded.last_cycle_start,
-        updated_at = excluded.updated_at
-    {%- endset -%}
-    {%- set result = run_query(sql) -%}
+    {%- do run_query(upsert_latest_cycle_state(
+        "select machine_id from master.machines",
+        "silver.latest_cycle_state", "silver.fct_machine_cycles")) -%}
     {{ log("setu: latest_cycle_state seeded for every machine in master.machines", info=true) }}
 {% endmacro %}

@@ -22,10 +22,7 @@ alarm_events as not materialized (
 ),
 
 machines as (
-    select
-        machine_id,
-        coalesce(timezone, 'UTC') as timezone
-    from {{ ref('dim_machine') }}
+    select * from {{ ref('int_machines_localized') }}
 ),
 
 touched_groups as (

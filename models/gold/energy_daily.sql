@@ -19,10 +19,7 @@ energy_hours as not materialized (
 ),
 
 machines as (
-    select
-        machine_id,
-        coalesce(timezone, 'UTC') as timezone
-    from {{ ref('dim_machine') }}
+    select * from {{ ref('int_machines_localized') }}
 ),
 
 touched_days as (

@@ -22,10 +22,7 @@ state_intervals as not materialized (
 ),
 
 machines as (
-    select
-        machine_id,
-        coalesce(timezone, 'UTC') as timezone
-    from {{ ref('dim_machine') }}
+    select * from {{ ref('int_machines_localized') }}
 ),
 
 -- Every local day a changed closed interval overlaps (a late event splits an interval into
