@@ -1,6 +1,7 @@
 {#- The web app's live status: one row per machine, recomputed for the machines whose state
     intervals, telemetry or alarms changed in the batch (index probes per machine), read by
-    primary key. Machines with no data yet get their row from the post-hook. -#}
+    primary key. Machines with no data yet get their row after each batch and from the
+    post-hook. -#}
 {{ config(
     watermark_sources=[
         {'relation': 'silver.fct_state_intervals', 'id_column': 'etl_batch_id'},
@@ -8,8 +9,10 @@
         {'relation': 'silver.fct_alarm_events', 'id_column': 'etl_batch_id'},
     ],
     unique_key=['machine_id'],
+    after_batch=['add_missing_machine_status_rows'],
     post_hook="{{ add_missing_machine_status_rows() }}",
 ) }}
+-- depends_on: {{ ref('stg_master__machines') }}
 {%- set measures = ['spindle_speed_rpm', 'feed_rate_mm_min', 'spindle_load_pct',
     'spindle_temp_c', 'motor_temp_c', 'coolant_temp_c', 'power_kw', 'energy_kwh'] %}
 
