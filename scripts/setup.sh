@@ -24,6 +24,8 @@ APT_PACKAGES=(
     "postgresql-$PG_MAJOR" "postgresql-server-dev-$PG_MAJOR"
     "postgresql-$PG_MAJOR-cron" "postgresql-$PG_MAJOR-partman"
     cmake gcc make xz-utils
+    # headless browser for the dbt docs lineage test and `setu report --png`
+    chromium
 )
 
 START=$SECONDS

@@ -1,0 +1,174 @@
+"""analyses/: the CNC dashboard and IoT rollout queries compile with dbt and run on a small
+built warehouse (analyst_build.py), giving rows that make sense for their panel."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg.rows import dict_row
+
+from analyst_build import Build, on_database, small_build
+from setu.paths import PROJECT_DIR
+
+ANALYSES = sorted(path.relative_to(PROJECT_DIR / "analyses")
+                  for path in (PROJECT_DIR / "analyses").rglob("*.sql"))
+STATES = {"OFF", "IDLE", "RUNNING", "SETUP", "ALARM", "MAINTENANCE"}
+Query = Callable[[str], list[dict]]
+
+
+@pytest.fixture(scope="module")
+def build(cluster, dbt_run) -> Build:
+    return small_build(cluster, dbt_run)
+
+
+def compile_analyses(dbt_run, build: Build, target: Path, variables: dict | None = None) -> Path:
+    args = ["--quiet", "compile", "--select", "resource_type:analysis",
+            "--target-path", str(target)]
+    if variables:
+        args += ["--vars", json.dumps(variables)]
+    with on_database(build.database):
+        assert dbt_run(args) == 0, "dbt compile of analyses/"
+    return target / "compiled" / "setu" / "analyses"
+
+
+@pytest.fixture(scope="module")
+def compiled(dbt_run, build: Build, tmp_path_factory) -> Path:
+    """Every analysis with its defaults (the latest day, every machine)."""
+    return compile_analyses(dbt_run, build, tmp_path_factory.mktemp("analyses-default"))
+
+
+@pytest.fixture(scope="module")
+def run(build: Build, compiled: Path) -> Query:
+    def query(name: str, folder: Path = compiled) -> list[dict]:
+        sql = (folder / name).read_text()
+        with psycopg.connect(build.url, row_factory=dict_row) as conn:
+            conn.execute("set time zone 'UTC'")
+            return conn.execute(sql).fetchall()
+    return query
+
+
+def test_there_are_dashboard_and_rollout_analyses() -> None:
+    names = {str(path) for path in ANALYSES}
+    assert {
+        "cnc_dashboard/utilization.sql", "cnc_dashboard/operational_timeline_30m.sql",
+        "cnc_dashboard/temperature_box_plot.sql", "cnc_dashboard/program_history.sql",
+        "cnc_dashboard/energy_hourly.sql", "cnc_dashboard/alert_summary.sql",
+        "cnc_dashboard/alert_list.sql", "iot_rollout/format_counts.sql",
+        "iot_rollout/devices_with_both_formats.sql", "iot_rollout/unified_recent_readings.sql",
+        "iot_rollout/side_switches.sql",
+    } <= names
+
+
+@pytest.mark.parametrize("name", ANALYSES, ids=str)
+def test_every_analysis_compiles_and_runs(run: Query, name: Path) -> None:
+    run(str(name))
+
+
+def test_utilization(run: Query, build: Build) -> None:
+    rows = run("cnc_dashboard/utilization.sql")
+    assert rows and {str(row["local_date"]) for row in rows} == {build.day}
+    for row in rows:
+        assert row["utilization_pct"] is None or 0 <= row["utilization_pct"] <= 100
+        assert row["machine_code"]
+
+
+def test_operational_timeline_has_48_slots_a_day(run: Query) -> None:
+    rows = run("cnc_dashboard/operational_timeline_30m.sql")
+    slots: dict[int, int] = {}
+    for row in rows:
+        slots[row["machine_id"]] = slots.get(row["machine_id"], 0) + 1
+        total = sum(row[f"{state.lower()}_seconds"] for state in STATES)
+        assert 0 <= total <= 1800 + 1e-6 and row["unknown_seconds"] >= -1e-6
+        assert row["dominant_state"] is None or row["dominant_state"] in STATES
+    # No daylight-saving change on the test day: 48 half hours from local midnight.
+    assert slots and set(slots.values()) == {48}
+    assert any(row["dominant_state"] == "RUNNING" for row in rows)
+
+
+def test_temperature_box_plot(run: Query) -> None:
+    rows = run("cnc_dashboard/temperature_box_plot.sql")
+    assert {row["sensor"] for row in rows} == {"spindle_temp_c", "motor_temp_c",
+                                              "coolant_temp_c"}
+    for row in rows:
+        assert row["min_c"] <= row["p25_c"] <= row["median_c"] <= row["p75_c"] <= row["max_c"]
+
+
+def test_program_history(run: Query) -> None:
+    rows = run("cnc_dashboard/program_history.sql")
+    assert rows
+    for row in rows:
+        assert row["good_parts"] + row["scrap_parts"] == row["cycles"]
+        assert 0 <= row["scrap_rate_pct"] <= 100
+
+
+def test_energy_hourly_marks_one_peak_and_adds_up(run: Query) -> None:
+    rows = run("cnc_dashboard/energy_hourly.sql")
+    assert rows
+    by_machine: dict[int, list[dict]] = {}
+    for row in rows:
+        by_machine.setdefault(row["machine_id"], []).append(row)
+    for hours in by_machine.values():
+        assert sum(row["is_peak_hour"] for row in hours) == 1
+        peak = next(row for row in hours if row["is_peak_hour"])
+        assert peak["kwh"] == max(row["kwh"] for row in hours) == peak["peak_kwh"]
+        assert float(sum(row["kwh"] for row in hours)) == pytest.approx(
+            float(hours[0]["day_kwh_total"]), abs=0.01)
+
+
+def test_alert_summary_and_list_agree(run: Query) -> None:
+    summary = run("cnc_dashboard/alert_summary.sql")
+    listed = run("cnc_dashboard/alert_list.sql")
+    assert summary, "one row per machine, also without alarms"
+    assert sum(row["total_count"] for row in summary) == len(listed)
+    for row in listed:
+        assert row["cleared_at"] is None or row["cleared_at"] > row["raised_at"]
+
+
+def test_dashboard_vars_pick_the_day_and_machine(dbt_run, build: Build, run: Query,
+                                                 tmp_path: Path) -> None:
+    folder = compile_analyses(dbt_run, build, tmp_path,
+                              {"dashboard_day": build.day, "dashboard_machine_id": 2})
+    rows = run("cnc_dashboard/utilization.sql", folder)
+    assert [row["machine_id"] for row in rows] == [2]
+    assert {row["machine_id"] for row in run("cnc_dashboard/alert_summary.sql", folder)} == {2}
+    assert {row["machine_id"] for row in run("cnc_dashboard/energy_hourly.sql", folder)} == {2}
+    slots = run("cnc_dashboard/operational_timeline_30m.sql", folder)
+    assert len(slots) == 48 and {str(row["local_date"]) for row in slots} == {build.day}
+
+
+def test_rollout_format_counts(run: Query) -> None:
+    rows = run("iot_rollout/format_counts.sql")
+    assert rows
+    assert sum(row["legacy_readings"] for row in rows) > 0
+    assert sum(row["new_readings"] for row in rows) > 0
+
+
+def test_rollout_devices_with_both_formats(run: Query) -> None:
+    rows = run("iot_rollout/devices_with_both_formats.sql")
+    assert rows, "the simulated fleet has a device upgraded during the run"
+    for row in rows:
+        assert row["legacy_readings"] > 0 and row["new_readings"] > 0
+        assert row["first_new_at"] > row["first_legacy_at"]
+
+
+def test_rollout_unified_readings_are_in_mm_with_their_side(run: Query) -> None:
+    rows = run("iot_rollout/unified_recent_readings.sql")
+    assert rows and {row["sent_unit"] for row in rows} <= {"ticks", "mm"}
+    latest = max(row["time"] for row in rows)
+    assert all((latest - row["time"]).total_seconds() <= 3600 for row in rows)
+    for row in rows:
+        sign = (row["value_mm"] > 0) - (row["value_mm"] < 0)
+        assert {1: "RIGHT", -1: "LEFT", 0: "CENTER"}[sign] == row["side"]
+
+
+def test_rollout_side_switches(run: Query) -> None:
+    rows = run("iot_rollout/side_switches.sql")
+    assert rows, "simulated platforms move between sides"
+    for row in rows:
+        assert {row["from_side"], row["to_side"]} == {"LEFT", "RIGHT"}
+        assert (row["value_mm_before"] > 0) == (row["from_side"] == "RIGHT")
+        assert row["switched_at"] > row["last_reading_before_at"]
