@@ -6,25 +6,41 @@
     (time desc) index is redundant next to the contract's two and costs ingest speed. -#}
 {% macro create_bronze_tables() %}
     {%- if not execute -%}{{ return("") }}{%- endif -%}
+    {%- do validate_setu_vars() -%}
     {%- set caps = get_capabilities() -%}
     {%- set specs = bronze_table_specs() -%}
+    {%- do report_missing_bronze_columns(specs) -%}
     select pg_advisory_xact_lock(hashtext('setu.create_bronze_tables'));
     {{ master_table_ddl() }}
     create schema if not exists bronze;
+    {%- set present = bronze_catalog(caps["timescaledb"]) %}
     {%- for table_name, spec in specs.items() %}
         {%- set relation = "bronze." ~ adapter.quote(table_name) %}
         {%- set entity = spec["entity_column"] %}
+        {%- set columns = present["columns"].get(table_name, []) %}
+        {%- set indexes = present["indexes"].get(table_name, []) %}
+        {%- if not columns %}
     create table if not exists {{ relation }} (
         id bigint generated always as identity,
         time timestamptz not null,
         ingested_at timestamptz not null default now(),
         gateway_id text
     );
-        {%- for column_name, data_type in spec["columns"] %}
+        {%- endif %}
+        {%- for column_name, data_type in spec["columns"] if column_name not in columns %}
     alter table {{ relation }} add column if not exists {{ adapter.quote(column_name) }} {{ data_type }};
+        {%- endfor %}
+        {%- set wanted_indexes = [
+            (table_name ~ "_id_time_idx", "(id, time desc)"),
+            (table_name ~ "_" ~ entity ~ "_time_idx", "(" ~ adapter.quote(entity) ~ ", time desc)"),
+        ] %}
+        {%- for index_columns in spec.get("extra_indexes", []) %}
+            {%- do wanted_indexes.append((table_name ~ "_" ~ index_columns[0] ~ "_time_idx",
+                "(" ~ index_columns | join(", ") ~ ")")) %}
         {%- endfor %}
         {%- if caps["timescaledb"] %}
             {%- set interval = "interval '" ~ chunk_time_interval_seconds(table_name, spec) ~ " seconds'" %}
+            {%- if table_name not in present["hypertables"] %}
     select create_hypertable(
         relation => {{ sql_literal(relation) }}::regclass,
         dimension => by_range('time', {{ interval }}),
@@ -32,6 +48,7 @@
         if_not_exists => true,
         migrate_data => true
     );
+            {%- endif %}
     select set_chunk_time_interval(
         hypertable => {{ sql_literal(relation) }}::regclass,
         chunk_time_interval => {{ interval }}
@@ -42,19 +59,14 @@
         and column_name = 'time'
         and time_interval is distinct from {{ interval }};
         {%- else %}
-    create index if not exists {{ adapter.quote(table_name ~ "_time_brin") }}
-        on {{ relation }} using brin (time);
+            {%- do wanted_indexes.append((table_name ~ "_time_brin", "using brin (time)")) %}
         {%- endif %}
-    create index if not exists {{ adapter.quote(table_name ~ "_id_time_idx") }}
-        on {{ relation }} (id, time desc);
-    create index if not exists {{ adapter.quote(table_name ~ "_" ~ entity ~ "_time_idx") }}
-        on {{ relation }} ({{ adapter.quote(entity) }}, time desc);
-        {%- for index_columns in spec.get("extra_indexes", []) %}
-    create index if not exists {{ adapter.quote(table_name ~ "_" ~ index_columns[0] ~ "_time_idx") }}
-        on {{ relation }} ({{ index_columns | join(", ") }});
+        {%- for index_name, definition in wanted_indexes if index_name not in indexes %}
+    create index if not exists {{ adapter.quote(index_name) }} on {{ relation }} {{ definition }};
         {%- endfor %}
     {%- endfor %}
     {{ create_ingest_ledger() }}
+    {{ create_provisioning_tables() }}
     {{ create_edge_ledger() }}
     {{ create_etl_control_plane() }}
     {{ create_etl_functions() }}

@@ -8,7 +8,12 @@
     in flight (writers hold ROW EXCLUSIVE until commit) and holds new ones back for the
     instant of max(id). Every id at or below that horizon is then committed or rolled back,
     so no row at or below it can become visible later. The lock is released by the commit
-    that follows immediately; the batch itself runs in a second transaction. -#}
+    that follows immediately; the batch itself runs in a second transaction.
+
+    Both functions take the model's advisory lock: a horizon taken by one runner (a job)
+    while another runner's (dbt's) batch is in flight would otherwise move batch_end_id under
+    that batch, whose final watermark update would then mark the larger range as processed
+    and skip the rows between the two horizons. -#}
 {% macro create_etl_functions() %}
     create table if not exists _etl.models (
         model_name text primary key,
@@ -36,6 +41,8 @@
         v_has_work boolean := false;
         v_source_has_work boolean;
     begin
+        -- Waits for a batch of this model in flight (see above) before moving its horizon.
+        perform pg_advisory_xact_lock(hashtextextended('setu.model:' || p_model, 0));
         select * into v_model from _etl.models where model_name = p_model;
         if not found then
             raise exception 'setu: model % is not registered in _etl.models', p_model

@@ -45,43 +45,42 @@ batch_pairs as (
         and device_id is not null
 ),
 
+-- Readings already written are all earlier than the batch: their pairing comes first.
 resolved as (
     select
         validated.*,
         coalesce(
             validated.device_id,
-            serial_owner.device_id,
+            existing_owner.device_id,
+            batch_owner.device_id,
             {{ device_id_from_serial('validated.device_serial') }}
         ) as resolved_device_id,
         case
             when validated.device_id is not null then 'device_id'
-            when serial_owner.device_id is not null then 'serial_of_known_device'
+            when coalesce(existing_owner.device_id, batch_owner.device_id) is not null
+                then 'serial_of_known_device'
             else 'serial'
         end as device_created_from
     from validated
     left join lateral (
-        select pairs.device_id
-        from (
-            select
-                existing_pairs.device_id,
-                existing_pairs.bronze_id
-            from existing_pairs
-            where
-                validated.device_id is null
-                and existing_pairs.device_serial = validated.device_serial
-            union all
-            select
-                batch_pairs.device_id,
-                batch_pairs.bronze_id
-            from batch_pairs
-            where
-                validated.device_id is null
-                and batch_pairs.device_serial = validated.device_serial
-                and batch_pairs.bronze_id < validated.bronze_id
-        ) as pairs
-        order by pairs.bronze_id asc
+        select existing_pairs.device_id
+        from existing_pairs
+        where
+            validated.device_id is null
+            and existing_pairs.device_serial = validated.device_serial
+        order by existing_pairs.bronze_id asc
         limit 1
-    ) as serial_owner on true
+    ) as existing_owner on true
+    left join lateral (
+        select batch_pairs.device_id
+        from batch_pairs
+        where
+            validated.device_id is null
+            and batch_pairs.device_serial = validated.device_serial
+            and batch_pairs.bronze_id < validated.bronze_id
+        order by batch_pairs.bronze_id asc
+        limit 1
+    ) as batch_owner on true
 ),
 
 final as (

@@ -1,0 +1,32 @@
+{#- Device provisioning bookkeeping in the protected schema _ingest (docs/provisioning.md).
+    `setu provision` verifies each platform-extension startup message in Python (the HMAC
+    secret never reaches dbt or SQL) and writes one row here per message, in the same
+    transaction as the rest of its file: nothing is dropped silently.
+    - device_registry: one row per accepted device; announced_at is the time of its latest
+      accepted startup message, so a replayed or older message cannot overwrite it.
+    - error_ledger: every rejected ingest message with its reason (malformed, bad_signature,
+      stale, replayed), a one-line detail and the payload as received (the secret redacted;
+      a line that is not a JSON object is kept as {"raw": ...}). -#}
+{% macro create_provisioning_tables() %}
+    create schema if not exists _ingest;
+    create table if not exists _ingest.device_registry (
+        device_serial text primary key,
+        firmware text not null,
+        announced_at timestamptz not null,
+        provisioned_at timestamptz not null default now(),
+        updated_at timestamptz not null default now(),
+        provisioned_by text not null default current_user
+    );
+    create table if not exists _ingest.error_ledger (
+        error_id bigint generated always as identity primary key,
+        received_at timestamptz not null default now(),
+        source text not null,
+        source_name text,
+        line_number int,
+        reason text not null,
+        detail text,
+        payload jsonb not null
+    );
+    create index if not exists error_ledger_source_received_at_idx
+        on _ingest.error_ledger (source, received_at desc);
+{% endmacro %}
