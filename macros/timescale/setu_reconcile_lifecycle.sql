@@ -8,6 +8,7 @@
     default to the model config and the server. Returns "" (nothing left for the hook). -#}
 {% macro setu_reconcile_lifecycle(relation, settings=none, caps=none) %}
     {%- if not execute -%}{{ return("") }}{%- endif -%}
+    {%- do validate_model_config() if settings is none -%}
     {%- set settings = settings if settings is not none else setu_timescale_config() -%}
     {%- set caps = caps if caps is not none else get_capabilities() -%}
     {%- set configured = [] -%}

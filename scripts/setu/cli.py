@@ -11,7 +11,7 @@ from rich.table import Table
 
 from setu import dbt
 from setu.db import Cluster, DatabaseError
-from setu.profile import ProfileError, load_target
+from setu.profile import ProfileError, connect, load_target
 
 console = Console()
 # Errors go to stderr on one line, whatever the terminal's width.
@@ -122,7 +122,12 @@ def _dbt_command(name: str, doc: str) -> None:
     def command(ctx: click.Context) -> None:
         args = [name, *ctx.args]
         if "--help" not in args and "-h" not in args and name not in ("parse", "list", "ls"):
-            ensure_database(_target_arg(ctx.args))
+            target = _target_arg(ctx.args)
+            ensure_database(target)
+            if name != "debug" and args[:2] != ["docs", "serve"]:
+                # An unreachable database is one clear line now, not dbt's multi-line
+                # error after it has parsed the whole project.
+                connect(target).close()
         sys.exit(dbt.run(args))
 
 
@@ -163,13 +168,37 @@ from setu.simulate import simulate  # noqa: E402
 main.add_command(ingest)
 main.add_command(simulate)
 
+from setu.replica import replica  # noqa: E402
+
+main.add_command(replica)
+
+from setu.roles import roles  # noqa: E402
+
+main.add_command(roles)
+
+from setu.provision import provision  # noqa: E402
+from setu.soak import soak  # noqa: E402
+
+main.add_command(provision)
+main.add_command(soak)
+
+from setu.validate import validate  # noqa: E402
+
+main.add_command(validate)
+
+from setu.report import report  # noqa: E402
+
+main.add_command(report)
+
 from setu.bench import bench  # noqa: E402
 from setu.bronze import create_bronze  # noqa: E402
 from setu.demo import demo  # noqa: E402
+from setu.edge_sync import sync_edge  # noqa: E402
 from setu.jobs import list_jobs, register_jobs, run_jobs  # noqa: E402
 from setu.state import seed_state  # noqa: E402
 
-for _command in (demo, bench, create_bronze, seed_state, register_jobs, list_jobs, run_jobs):
+for _command in (demo, bench, create_bronze, seed_state, register_jobs, list_jobs, run_jobs,
+                 sync_edge):
     main.add_command(_command)
 
 

@@ -627,6 +627,9 @@ def sync_table(conn: psycopg.Connection, gateway: sqlite3.Connection, table: Edg
     for batch_names, rows in unsynced_batches(gateway, source_table, version_sql, batch_rows):
         keys = [(row[0], row[1]) for row in rows]
         with conn.transaction():
+            # The gateway marks these rows synced after this commit and never sends them
+            # again: the commit must be durable even for a role with synchronous_commit off.
+            conn.execute("set local synchronous_commit = on")
             # One sync per gateway at a time: the ledger check below then cannot race.
             conn.execute("select pg_advisory_xact_lock(hashtext('setu.sync-edge'), "
                          "hashtext(%s))", (context.gateway_id,))

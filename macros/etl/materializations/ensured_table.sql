@@ -3,6 +3,7 @@
     columns added; never dropped or truncated, not even on --full-refresh, because its rows
     belong to the models that write them (they clear their own rows when they rebuild). -#}
 {% materialization ensured_table, adapter="postgres" %}
+    {%- do validate_model_config() -%}
     {%- set target_relation = this.incorporate(type="table") -%}
     {%- set existing_relation = load_cached_relation(this) -%}
     {%- set unique_key = config.get("unique_key") or [] -%}

@@ -17,6 +17,7 @@
     time_column_name, batch_size (default var setu_batch_size). The in-database job runs
     models in DAG order (dag_depth). -#}
 {% materialization watermark_incremental, adapter="postgres" %}
+    {%- do validate_model_config() -%}
     {%- set target_relation = this.incorporate(type="table") -%}
     {%- set existing_relation = load_cached_relation(this) -%}
     {%- set full_refresh = should_full_refresh() -%}
@@ -34,12 +35,15 @@
     {%- if existing_relation is none or full_refresh or existing_relation.type != "table" %}
         {%- if existing_relation is not none %}
             {{ log("setu: " ~ this.schema ~ "." ~ this.identifier ~ ": full refresh, rebuilding from its sources", info=true) }}
+            {#- A drop is not replicated; a truncate is, so read replicas empty their copy. -#}
+            {{ truncate_published_table(existing_relation) }}
             {% do adapter.drop_relation(existing_relation) %}
         {%- endif %}
         {% call statement("create_target") -%}
             {{ create_watermark_target_sql(target_relation, sql) }}
         {%- endcall %}
         {{ create_target_indexes(target_relation, unique_key, time_column) }}
+        {{ set_replica_identity(target_relation) }}
 
         {% call statement("reset_watermarks") -%}
             delete from _etl.watermarks where model_name = {{ sql_literal(model_name) }};

@@ -7,6 +7,7 @@
     the hash includes the build kind, so a server that gains or loses continuous
     aggregates rebuilds too. Prints ONE log line for the build. -#}
 {% materialization continuous_aggregate, default %}
+    {%- do validate_model_config() -%}
     {%- set caps = get_capabilities() -%}
     {%- set settings = setu_timescale_config() -%}
     {%- set kind = "continuous_aggregate" if caps["community"] else "table" -%}
