@@ -20,7 +20,6 @@ from psycopg import errors
 
 from setu.cli import main
 from setu.db import Cluster
-from setu.paths import PROJECT_DIR
 
 DATABASE = "setu_roles"
 GROUPS = ("setu_ingest", "setu_etl", "setu_reader", "setu_analyst")
@@ -256,14 +255,15 @@ def test_etl_login_runs_dbt_and_tables_stay_covered(roles_db: RolesDatabase, dbt
     assert dbt_run(["run", "--full-refresh", "--select", "fct_alarm_events+",
                     "--target-path", str(roles_db.scratch / "etl-target")]) == 0
     monkeypatch.delenv("SETU_PG_USER")
-    # The test's own dbt runs as the superuser `setu`: its new tables are covered too.
+    # The test's own dbt runs as the superuser `setu`: the on-run-end hook
+    # grant_role_privileges() hands what it rebuilt to setu_etl.
     assert dbt_run(["run", "--full-refresh", "--select", "energy_hourly"]) == 0
     with roles_db.admin() as conn:
         owners = dict(conn.execute(
             "select relname, pg_get_userbyid(relowner) from pg_class"
             " where relname in ('fct_alarm_events', 'alerts_daily', 'energy_hourly')"))
     assert owners == {"fct_alarm_events": "setu_etl", "alerts_daily": "setu_etl",
-                      "energy_hourly": "setu"}
+                      "energy_hourly": "setu_etl"}
     with roles_db.login(READER) as conn:
         conn.execute("select * from gold.alerts_daily, gold.energy_hourly limit 1")
     with roles_db.login(ANALYST) as conn:
@@ -275,19 +275,11 @@ def test_etl_login_runs_dbt_and_tables_stay_covered(roles_db: RolesDatabase, dbt
 
 
 def test_on_run_end_hook_hands_new_tables_to_setu_etl(roles_db: RolesDatabase, dbt_run) -> None:
-    """grant_role_privileges() as the on-run-end hook the lead adds to dbt_project.yml."""
-    project = roles_db.scratch / "project"
-    shutil.copytree(PROJECT_DIR, project, ignore=shutil.ignore_patterns(
-        ".venv", ".setu", ".git", "target", "logs", "tests", "scripts", "docs"))
-    config = project / "dbt_project.yml"
-    text, hook = config.read_text(), '  - "{{ grant_role_privileges() }}"\n'
-    if "\non-run-end:\n" in text:
-        text = text.replace("\non-run-end:\n", "\non-run-end:\n" + hook, 1)
-    else:
-        text += "\non-run-end:\n" + hook
-    config.write_text(text)
-    args = ["--project-dir", str(project), "--target-path", str(roles_db.scratch / "hook")]
-    assert dbt_run(["run", "--full-refresh", "--select", "energy_hourly", *args]) == 0
+    """grant_role_privileges(), the project's on-run-end hook, gives setu_etl what a
+    superuser's dbt run created."""
+    with roles_db.admin() as conn:
+        conn.execute("alter table gold.energy_hourly owner to setu")
+    assert dbt_run(["run", "--full-refresh", "--select", "energy_hourly"]) == 0
     with roles_db.admin() as conn:
         owner = conn.execute("select pg_get_userbyid(relowner) from pg_class"
                              " where oid = 'gold.energy_hourly'::regclass").fetchone()[0]
