@@ -22,11 +22,7 @@ machines as (
 
 parameters as (
     select
-        coalesce(
-            {{ sql_literal(var('dashboard_day', none)) }}::date,
-            (select max(utilization.local_date) as latest_day from utilization)
-        ) as local_date,
-        {{ sql_literal(var('dashboard_machine_id', none)) }}::bigint as machine_id
+        {{ dashboard_parameters('utilization') }}
 ),
 
 day_bounds as (

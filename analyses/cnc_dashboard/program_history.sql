@@ -14,11 +14,7 @@ machines as (
 
 parameters as (
     select
-        coalesce(
-            {{ sql_literal(var('dashboard_day', none)) }}::date,
-            (select max(program_history.local_date) as latest_day from program_history)
-        ) as local_date,
-        {{ sql_literal(var('dashboard_machine_id', none)) }}::bigint as machine_id,
+        {{ dashboard_parameters('program_history') }},
         {{ var('history_days', 7) | int }} as history_days
 ),
 
