@@ -33,8 +33,10 @@ existing_pairs as not materialized (
     where device_created_from = 'device_id' and device_serial is not null
 ),
 
-batch_pairs as (
-    select
+-- The batch's first pairing of each serial: the earliest pairing earlier than a reading is
+-- this one whenever it is earlier at all, so a hash join replaces a scan per reading.
+batch_first_pairs as (
+    select distinct on (device_serial)
         device_serial,
         device_id,
         bronze_id
@@ -43,6 +45,7 @@ batch_pairs as (
         quarantine_reason is null
         and device_serial is not null
         and device_id is not null
+    order by device_serial asc, bronze_id asc
 ),
 
 -- Readings already written are all earlier than the batch: their pairing comes first.
@@ -71,16 +74,11 @@ resolved as (
         order by existing_pairs.bronze_id asc
         limit 1
     ) as existing_owner on true
-    left join lateral (
-        select batch_pairs.device_id
-        from batch_pairs
-        where
+    left join batch_first_pairs as batch_owner
+        on
             validated.device_id is null
-            and batch_pairs.device_serial = validated.device_serial
-            and batch_pairs.bronze_id < validated.bronze_id
-        order by batch_pairs.bronze_id asc
-        limit 1
-    ) as batch_owner on true
+            and validated.device_serial = batch_owner.device_serial
+            and validated.bronze_id > batch_owner.bronze_id
 ),
 
 final as (
