@@ -98,9 +98,8 @@ class DeviceSecret:
 
     def redact(self, value: Any) -> Any:
         """value (JSON-like) with every occurrence of the secret replaced."""
-        secret = self._key.decode()
         if isinstance(value, str):
-            return value.replace(secret, REDACTED)
+            return value.replace(self._key.decode(), REDACTED)
         if isinstance(value, dict):
             return {self.redact(str(key)): self.redact(item) for key, item in value.items()}
         if isinstance(value, list):

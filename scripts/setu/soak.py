@@ -127,6 +127,7 @@ class SoakResult:
     build_seconds: float = 0.0
     build_started: float = 0.0
     build_log: Path | None = None
+    build_process: subprocess.Popen | None = field(default=None, repr=False)
     drained: bool = False
     drain_seconds: float = 0.0
     reconciliation: dict[str, Reconciled] = field(default_factory=dict)
@@ -178,10 +179,16 @@ class SoakResult:
              f"{self.unaccounted('missing'):,}, in two places "
              f"{self.unaccounted('several'):,}, not processed yet "
              f"{self.unaccounted('unprocessed'):,})"),
-            ("dbt build", self.build_exit in (None, 0),
-             "not run" if self.build_exit is None else
-             f"exit {self.build_exit} in {self.build_seconds:.0f} s"),
+            ("dbt build", self.build_exit in (None, 0), self.build_outcome),
         ]
+
+    @property
+    def build_outcome(self) -> str:
+        if self.build_exit is None:
+            return "not run"
+        if self.build_exit < 0:
+            return f"stopped after {self.build_seconds:.0f} s (it had not finished)"
+        return f"exit {self.build_exit} in {self.build_seconds:.0f} s"
 
     @property
     def passed(self) -> bool:
@@ -436,13 +443,14 @@ def run_build(config: SoakConfig, result: SoakResult, began: float,
     if config.target:
         argv += ["--target", config.target]
     result.build_started = time.monotonic() - began
+    result.build_log = log_path
     with log_path.open("w") as log:
         started = time.monotonic()
-        code = subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT, cwd=PROJECT_DIR,
-                              check=False).returncode
+        process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=PROJECT_DIR)
+        result.build_process = process
+        code = process.wait()
     result.build_seconds = time.monotonic() - started
     result.build_exit = code
-    result.build_log = log_path
 
 
 # -- scheduler -----------------------------------------------------------------------------
@@ -745,11 +753,17 @@ def _stream_and_reconcile(config: SoakConfig, prepared: PreparedFleet, result: S
         after = max_ids(admin)
         say(f"stream done: {result.rows_written:,} rows in {result.stream_seconds:.1f} s; "
             "waiting for the dbt build and the pipeline to drain")
+        timeout = config.drain_timeout or max(900.0, 10 * config.pipeline_every)
+        deadline = time.monotonic() + timeout
         build = next((worker for worker in workers if worker.name == "dbt build"), None)
         if build is not None:
-            build.join()
-        timeout = config.drain_timeout or max(900.0, 10 * config.pipeline_every)
-        result.drained, result.drain_seconds = wait_for_drain(admin, timeout)
+            build.join(timeout)
+            if build.is_alive() and result.build_process is not None:
+                say(f"the dbt build still runs {timeout:.0f} s after the stream: stopped")
+                result.build_process.terminate()
+                build.join()
+        result.drained, _ = wait_for_drain(admin, max(0.0, deadline - time.monotonic()))
+        result.drain_seconds = time.monotonic() - (deadline - timeout)
         stream_done.set()
         stop.set()
         for worker in workers:
@@ -851,8 +865,10 @@ def figure_rows(result: SoakResult) -> list[tuple[str, str]]:
                     f"{config.sample_every:g} s; limit {config.max_lag_seconds:.0f} s"),
         ("rows reconciled", f"{result.reconciled:,} of {result.bronze_rows:,} Bronze ids in "
                             f"exactly one Silver fact or quarantine row"),
-        ("drain", f"{result.drain_seconds:.0f} s after the stream stopped"
-                  if result.drained else f"not drained after {result.drain_seconds:.0f} s"),
+        ("drain", (f"{result.drain_seconds:.0f} s after the stream stopped"
+                   if result.drained else f"not drained {result.drain_seconds:.0f} s after the "
+                   "stream stopped") + (" (the dbt build finished first)"
+                                        if result.build_exit is not None else "")),
         ("fleet", f"{result.machines:,} machines, {result.devices:,} devices, seed "
                   f"{config.seed}, {rates}"),
         ("pipeline", f"{result.scheduler} every {config.pipeline_every:g} s: "
@@ -868,7 +884,7 @@ def figure_rows(result: SoakResult) -> list[tuple[str, str]]:
         ("dbt build", "not run" if config.build_at is None else
                       "not started" if result.build_exit is None else
                       f"`setu {' '.join(config.build_args)}` at {result.build_started:.0f} s of "
-                      f"the stream: exit {result.build_exit} in {result.build_seconds:.0f} s"),
+                      f"the stream: {result.build_outcome}"),
         ("CPU", f"over {wall:.0f} s: machine {machine_share:.0%} busy; soak process "
                 f"{cpu.get('soak process', 0):.0f} CPU s ({_cores(result, 'soak process')} "
                 f"cores; its stream thread {cpu.get('stream thread', 0):.0f} CPU s, spending "
@@ -939,6 +955,9 @@ def write_report(path: Path, result: SoakResult) -> None:
               help="Fleet size (default: calibrated for --rate).")
 @click.option("--seed", default=1, show_default=True, help="Simulator seed.")
 @click.option("--clean", is_flag=True, help="No bad input (default: every class at 0.5%).")
+@click.option("--drain-timeout", type=click.FloatRange(min=0),
+              help="Seconds to wait after the stream for the dbt build and the pipeline to "
+                   "finish (default: 900, or 10 pipeline periods when longer).")
 @click.option("--max-lag", "max_lag", default=120.0, show_default=True,
               type=click.FloatRange(min=1), help="Lag limit in seconds the run is judged by.")
 @click.option("--report", type=click.Path(dir_okay=False, path_type=Path),
@@ -948,9 +967,8 @@ def write_report(path: Path, result: SoakResult) -> None:
 @click.option("--target", help="dbt target (default: the profile's).")
 def soak(rate: float, duration_text: str, pipeline_every: float, sample_every: float,
          build_at: float, no_build: bool, scheduler: str, warmup_text: str,
-         machines: int | None, seed: int,
-         clean: bool, max_lag: float, report: Path, no_report: bool,
-         target: str | None) -> None:
+         machines: int | None, seed: int, clean: bool, drain_timeout: float | None,
+         max_lag: float, report: Path, no_report: bool, target: str | None) -> None:
     """Stream a simulated fleet into Bronze at --rate for --duration while the pipeline runs,
     then check the rate held, the lag stayed bounded and every Bronze id reconciled.
 
@@ -973,11 +991,13 @@ def soak(rate: float, duration_text: str, pipeline_every: float, sample_every: f
         warmup_seconds=parse_duration(warmup_text).total_seconds() if warmup_text != "0"
         else 0.0,
         seed=seed, clean=clean, max_lag_seconds=max_lag, target=target,
+        drain_timeout=drain_timeout,
         report=None if no_report else report,
         command=f"setu soak --rate {rate:g} --duration {duration_text} --pipeline-every "
                 f"{pipeline_every:g}" + (" --no-build" if no_build else "")
                 + (f" --scheduler {scheduler}" if scheduler != "auto" else "")
-                + (" --clean" if clean else ""))
+                + (" --clean" if clean else "")
+                + (f" --drain-timeout {drain_timeout:g}" if drain_timeout else ""))
     ensure_database(target)
     progress = Progress(TextColumn("streaming"), BarColumn(), TimeElapsedColumn(),
                         TextColumn("{task.fields[status]}"), console=console, transient=True,
