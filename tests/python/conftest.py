@@ -1,5 +1,10 @@
 """Shared fixtures: every test session runs against its own throwaway PostgreSQL cluster.
 
+Tiers (`pytest -m unit`, `-m integration`, `-m dbt`), given to each test from what it uses,
+so no test file has to remember its own: `unit` needs no database (parsers, encoders,
+mappings, profile rendering, reference computations: seconds); `integration` needs the
+cluster; `dbt` builds the warehouse with dbt (a test whose module runs dbt: minutes).
+
 The cluster lives under /var/tmp (reachable by the unprivileged server user when the tests
 run as root), on a free loopback port; SETU_HOME and SETU_PG_PORT point `setu`, dbt's
 generated profile and psycopg at it, so nothing touches the developer's embedded database.
@@ -7,6 +12,7 @@ generated profile and psycopg at it, so nothing touches the developer's embedded
 
 from __future__ import annotations
 
+import inspect
 import os
 import socket
 import tempfile
@@ -17,6 +23,27 @@ import psycopg
 import pytest
 
 from setu.db import Cluster
+
+
+def _module_tier(module) -> tuple[bool, bool]:
+    """(starts clusters of its own, builds with dbt), read from the module's source."""
+    source = inspect.getsource(module)
+    return "Cluster(" in source, "dbt_run" in source or '"build"' in source
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    tiers: dict[str, tuple[bool, bool]] = {}
+    for item in items:
+        module = item.module
+        if module.__name__ not in tiers:
+            tiers[module.__name__] = _module_tier(module)
+        own_clusters, builds = tiers[module.__name__]
+        if "cluster" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.dbt if builds else pytest.mark.integration)
+        elif own_clusters:
+            item.add_marker(pytest.mark.integration)
+        else:
+            item.add_marker(pytest.mark.unit)
 
 
 def free_port() -> int:
