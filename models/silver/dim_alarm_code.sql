@@ -1,13 +1,36 @@
-{#- Alarm codes: the catalogue (master.alarm_codes, refreshed on every build) plus codes the
-    controllers sent that the catalogue lacks, added by fct_alarm_events. -#}
+{#- Alarm codes: the catalogue (master.alarm_codes, refreshed on every build by the post-hook)
+    plus the codes accepted alarm events sent that the catalogue lacks. -#}
 {{ config(
-    materialized='ensured_table',
+    materialized='watermark_incremental',
+    watermark_sources=[
+        {'relation': 'silver.fct_alarm_events', 'id_column': 'etl_batch_id'},
+    ],
     unique_key=['alarm_code'],
     post_hook="{{ sync_alarm_code_catalogue() }}",
 ) }}
 
-select
-    null::text as alarm_code,
-    null::text as alarm_description,
-    null::boolean as is_in_catalogue
-where false
+with
+
+changed_codes as (
+    select distinct alarm_code
+    from {{ ref('fct_alarm_events') }}
+    where {{ watermark_range(this.identifier, 'silver.fct_alarm_events', 'etl_batch_id') }}
+),
+
+catalogue as (
+    select
+        alarm_code,
+        alarm_description
+    from {{ ref('stg_master__alarm_codes') }}
+),
+
+final as (
+    select
+        changed_codes.alarm_code,
+        catalogue.alarm_description,
+        catalogue.alarm_code is not null as is_in_catalogue
+    from changed_codes
+    left join catalogue on changed_codes.alarm_code = catalogue.alarm_code
+)
+
+select * from final

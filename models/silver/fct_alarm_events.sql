@@ -3,10 +3,8 @@
     watermark_sources=['bronze.alarms'],
     quarantine_source_table='alarms',
     time_column_name='time',
-    after_batch=['register_new_alarm_codes'],
     indexes=[{'columns': ['machine_id', 'time']}],
 ) }}
--- depends_on: {{ ref('dim_alarm_code') }}
 
 with
 

@@ -4,11 +4,10 @@
     quarantine_source_table='machine_cycles',
     unique_key=['bronze_id'],
     time_column_name='cycle_end',
-    after_batch=['refresh_latest_cycle_state', 'register_new_programs'],
+    after_batch=['refresh_latest_cycle_state'],
     on_reset=['reset_latest_cycle_state'],
     indexes=[{'columns': ['machine_id', 'cycle_start', 'bronze_id']}],
 ) }}
--- depends_on: {{ ref('dim_program') }}
 
 with
 

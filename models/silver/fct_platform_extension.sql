@@ -3,13 +3,11 @@
     watermark_sources=['bronze.platform_extension'],
     quarantine_source_table='platform_extension',
     time_column_name='time',
-    after_batch=['register_new_devices'],
     indexes=[
         {'columns': ['device_id', 'time']},
         {'columns': ['device_serial', 'bronze_id']},
     ],
 ) }}
--- depends_on: {{ ref('dim_device') }}
 
 with
 

@@ -4,10 +4,8 @@
     quarantine_source_table='machine_state_events',
     unique_key=['bronze_id'],
     time_column_name='valid_from',
-    after_batch=['register_new_programs'],
     indexes=[{'columns': ['machine_id', 'valid_from', 'bronze_id']}],
 ) }}
--- depends_on: {{ ref('dim_program') }}
 
 with
 

@@ -188,7 +188,7 @@ def test_invalid_var_stops_before_any_ddl(project: Project, unchanged: None, giv
      'watermark_sources entry "bronze.alarm" does not exist yet'),
     ("time_column_name='time',", "time_column_name='time; drop table x',",
      'config time_column_name = "time; drop table x" is not a column name'),
-    ("after_batch=['register_new_alarm_codes']", "after_batch=['drop table x']",
+    ("time_column_name='time',", "time_column_name='time', after_batch=['drop table x'],",
      'after_batch entry "drop table x" is not a macro of this project'),
 ])
 def test_bad_model_config_is_one_error_and_drops_nothing(
