@@ -1,17 +1,13 @@
-{#- Creates or evolves the master and Bronze tables, idempotently, in one transaction.
-    Run by on-run-start and by `setu bronze`. With TimescaleDB each Bronze table is a
-    hypertable on time with a chunk interval sized to the memory budget (an interval changed
-    in vars is applied with set_chunk_time_interval, which affects new chunks only); without
-    it, a plain table with a BRIN index on time. create_default_indexes is off: the default
-    (time desc) index is redundant next to the contract's two and costs ingest speed. -#}
+{#- Creates or evolves the Bronze tables, idempotently (part of setup_warehouse). With
+    TimescaleDB each is a hypertable on time with a chunk interval sized to the memory budget
+    (an interval changed in vars is applied with set_chunk_time_interval, which affects new
+    chunks only); without it, a plain table with a BRIN index on time.
+    create_default_indexes is off: the default (time desc) index is redundant next to the
+    contract's two and costs ingest speed. -#}
 {% macro create_bronze_tables() %}
-    {%- if not execute -%}{{ return("") }}{%- endif -%}
-    {%- do validate_setu_vars() -%}
     {%- set caps = get_capabilities() -%}
     {%- set specs = bronze_table_specs() -%}
     {%- do report_missing_bronze_columns(specs) -%}
-    select pg_advisory_xact_lock(hashtext('setu.create_bronze_tables'));
-    {{ master_table_ddl() }}
     create schema if not exists bronze;
     {%- set present = bronze_catalog(caps["timescaledb"]) %}
     {%- for table_name, spec in specs.items() %}
@@ -65,12 +61,4 @@
     create index if not exists {{ adapter.quote(index_name) }} on {{ relation }} {{ definition }};
         {%- endfor %}
     {%- endfor %}
-    {{ create_ingest_ledger() }}
-    {{ create_provisioning_tables() }}
-    {{ create_edge_ledger() }}
-    {{ create_etl_control_plane() }}
-    {{ create_etl_functions() }}
-    {{ create_pipeline_procedure() }}
-    {{ create_source_lag_function() }}
-    {{ create_shift_function() }}
 {% endmacro %}

@@ -1,4 +1,4 @@
-{#- Checks SETU's vars (dbt_project.yml, --vars) before anything runs: create_bronze_tables
+{#- Checks SETU's vars (dbt_project.yml, --vars) before anything runs: setup_warehouse_ddl
     calls it first, so on-run-start and `setu bronze` stop before any DDL. Interval vars must
     cast to a positive PostgreSQL interval (the server's own parser decides, through a
     function in the session's temporary schema: nothing is created in the database); count

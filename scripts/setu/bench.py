@@ -140,7 +140,7 @@ def reset_warehouse(conn: psycopg.Connection, machines: int) -> None:
     """Empty Bronze, master data for `machines` machines, and every model built empty."""
     for schema in ("bronze", "master", "silver", "gold", "webapp", "staging", "_etl", "_ingest"):
         conn.execute(f"drop schema if exists {schema} cascade")
-    run_dbt(["run-operation", "setup_bronze"])
+    run_dbt(["run-operation", "setup_warehouse"])
     conn.execute("insert into master.sites values (1, 'BEN', 'Europe/Berlin')")
     conn.execute("insert into master.shifts values (1, 1, 'early', '06:00', '14:00'),"
                  " (1, 2, 'late', '14:00', '22:00'), (1, 3, 'night', '22:00', '06:00')")

@@ -15,4 +15,4 @@ def create_bronze() -> None:
     """Create or evolve the Bronze and master tables, idempotently (dbt's on-run-start does too)."""
     # A wrong target or an unreachable database is one clear line, before dbt parses.
     connect().close()
-    sys.exit(dbt.run_operation("setup_bronze", quiet=False))
+    sys.exit(dbt.run_operation("setup_warehouse", quiet=False))

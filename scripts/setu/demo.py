@@ -96,7 +96,7 @@ def demo(machines: int, duration_hours: int, seed: int) -> None:
 
     ensure_database()
     console.rule("1/3 Bronze and master tables")
-    if dbt.run_operation("setup_bronze", quiet=False) != dbt.EXIT_SUCCESS:
+    if dbt.run_operation("setup_warehouse", quiet=False) != dbt.EXIT_SUCCESS:
         sys.exit(dbt.EXIT_ERROR)
 
     console.rule(f"2/3 Simulating {machines} machines for {duration_hours} h (seed {seed})")

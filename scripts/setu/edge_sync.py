@@ -748,7 +748,7 @@ def sync_edge(path: Path, gateway_id: str, timezone_name: str, status_pairs: tup
                 alarm_severity=alarm_severity, batch_rows=batch_rows,
                 on_rows=lambda _table, rows: progress.advance(task, rows))
         except (EdgeSyncError, psycopg.errors.UndefinedTable) as exc:
-            hint = (" (run `setu run-operation setup_bronze` first)"
+            hint = (" (run `setu bronze` first)"
                     if isinstance(exc, psycopg.errors.UndefinedTable) else "")
             console.print(f"[bold red]error:[/] {exc}{hint}", highlight=False, soft_wrap=True)
             raise SystemExit(2) from None

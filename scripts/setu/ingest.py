@@ -92,7 +92,7 @@ def bronze_columns(conn: psycopg.Connection, table: str, schema: str = BRONZE_SC
     ).fetchall()
     if not rows:
         raise IngestError(
-            f"{schema}.{table} does not exist: run `setu run-operation setup_bronze` first"
+            f"{schema}.{table} does not exist: run `setu bronze` first"
         )
     return {name: BronzeColumn(name, type_name, oid, generated)
             for name, type_name, oid, generated in rows}
@@ -358,7 +358,7 @@ def claim_ledger(conn: psycopg.Connection, sha256: str, kind: str, name: str,
         ).fetchone()
     except psycopg.errors.UndefinedTable:
         raise IngestError(
-            f"{LEDGER_TABLE} does not exist: run `setu run-operation setup_bronze` first"
+            f"{LEDGER_TABLE} does not exist: run `setu bronze` first"
         ) from None
     if claimed:
         return None

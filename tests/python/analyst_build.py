@@ -68,7 +68,7 @@ def small_build(cluster: Cluster, dbt_run: Callable[[list[str]], int]) -> Build:
     target_path = Path(tempfile.mkdtemp(prefix="setu-analyst-target-"))
     target = ["--target-path", str(target_path)]
     with on_database(DATABASE):
-        assert dbt_run(["--quiet", "run-operation", "setup_bronze", *target]) == 0
+        assert dbt_run(["--quiet", "run-operation", "setup_warehouse", *target]) == 0
         config = SimulationConfig(machines=MACHINES, start=START, duration=DURATION, seed=SEED)
         with psycopg.connect(url) as conn:
             result = simulate_into_database(conn, config)

@@ -224,7 +224,7 @@ def test_dropped_bronze_column_is_named_and_added_back(project: Project) -> None
 
     with project.connect() as conn:
         conn.execute("alter table bronze.alarms drop column message cascade")
-    code, output = project.setu("run-operation", "setup_bronze")  # what `setu bronze` runs
+    code, output = project.setu("run-operation", "setup_warehouse")  # what `setu bronze` runs
     assert code == 0, output
     assert "setu: bronze.alarms: column message (text) was missing; added back" in output
     with project.connect() as conn:

@@ -121,7 +121,7 @@ def crash_db(cluster: Cluster, dbt_run) -> Iterator[CrashDatabase]:
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute(f"alter database {DATABASE} set synchronous_commit = off")
         # Master rows before the first build: the job refreshes no dimension tables.
-        assert dbt_run(["run-operation", "setup_bronze", *BATCH_VARS]) == 0
+        assert dbt_run(["run-operation", "setup_warehouse", *BATCH_VARS]) == 0
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("insert into master.sites values (81, 'CRASH', 'Europe/Berlin')")
             conn.execute("insert into master.machines"

@@ -195,7 +195,7 @@ def run(dbt_run, *args: str) -> None:
 
 @pytest.fixture(scope="module")
 def loaded(db_url: str, dbt_run) -> Iterator[Loaded]:
-    assert dbt_run(dbt_args("run-operation", "setup_bronze")) == 0
+    assert dbt_run(dbt_args("run-operation", "setup_warehouse")) == 0
     data = Loaded()
     with psycopg.connect(db_url, autocommit=True) as conn:
         ref.reset_inputs(conn)
@@ -505,7 +505,7 @@ def test_job_gives_gold_rows_for_machines_added_after_the_last_dbt_run(
                     if row["machine_id"] == 2 and not name.startswith("q_")]
             for table in TABLES}
     assert all(rows.values())
-    assert dbt_run(dbt_args("run-operation", "setup_bronze")) == 0
+    assert dbt_run(dbt_args("run-operation", "setup_warehouse")) == 0
     with psycopg.connect(db_url, autocommit=True) as conn:
         ref.reset_inputs(conn)
         conn.execute("insert into master.sites values (1, 'S1', %s), (2, 'S2', %s)",

@@ -36,7 +36,7 @@ def db(cluster, dbt_run) -> str:
     url = cluster.create_database(DATABASE)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("SETU_PG_DATABASE", DATABASE)
-        assert dbt_run(["--quiet", "run-operation", "setup_bronze"]) == 0
+        assert dbt_run(["--quiet", "run-operation", "setup_warehouse"]) == 0
     return url
 
 
@@ -315,7 +315,7 @@ def test_missing_bronze_table_says_what_to_run(cluster, tmp_path):
     url = cluster.create_database(name, extensions=False)
     path = write_csv(tmp_path / "alarms.csv", ["time"], [["2026-01-05T00:00:00Z"]])
     with psycopg.connect(url) as connection, pytest.raises(IngestError,
-                                                           match="setup_bronze"):
+                                                           match="setu bronze"):
         ingest_file(connection, path)
 
 

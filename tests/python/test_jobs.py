@@ -32,7 +32,7 @@ BOOKKEEPING = {"etl_batch_id", "quarantined_at", "refreshed_at"}
 
 
 def reset(conn: psycopg.Connection, dbt_run) -> None:
-    assert dbt_run(["run-operation", "setup_bronze"]) == 0
+    assert dbt_run(["run-operation", "setup_warehouse"]) == 0
     conn.execute("truncate bronze.machine_state_events, bronze.machine_cycles,"
                  " bronze.machine_telemetry, bronze.alarms, bronze.platform_extension,"
                  " master.machines, master.sites, master.shifts")

@@ -158,7 +158,7 @@ def db(cluster, dbt_run, tmp_path_factory) -> Iterator[str]:
         patch.setenv("SETU_PG_DATABASE", DATABASE)
         dbt_paths = ["--target-path", str(scratch / "target"), "--log-path",
                      str(scratch / "logs")]
-        assert dbt_run(["--quiet", "run-operation", "setup_bronze", *dbt_paths]) == 0
+        assert dbt_run(["--quiet", "run-operation", "setup_warehouse", *dbt_paths]) == 0
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("insert into master.sites values (%s, 'MTC', %s) on conflict "
                          "(site_id) do update set timezone = excluded.timezone", SITE)

@@ -32,7 +32,7 @@ def db(cluster, dbt_run) -> Iterator[str]:
     url = cluster.create_database(DATABASE)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("SETU_PG_DATABASE", DATABASE)
-        assert dbt_run(["--quiet", "run-operation", "setup_bronze"]) == 0
+        assert dbt_run(["--quiet", "run-operation", "setup_warehouse"]) == 0
         yield url
 
 

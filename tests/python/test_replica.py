@@ -157,7 +157,7 @@ def test_replica_receives_gold_and_its_corrections(
         cluster: Cluster, subscriber: tuple[Cluster, str], conn: psycopg.Connection,
         dbt_run) -> None:
     _, url = subscriber
-    assert dbt_run(["run-operation", "setup_bronze"]) == 0
+    assert dbt_run(["run-operation", "setup_warehouse"]) == 0
     insert_master(conn)
     insert_telemetry(conn, 9001, 0, 100.0)
     insert_telemetry(conn, 9001, 10, 110.0)

@@ -74,7 +74,7 @@ def roles_db(cluster: Cluster, dbt_run) -> Iterator[RolesDatabase]:
     saved = {key: os.environ.get(key) for key in env}
     os.environ.update(env)
     try:
-        assert dbt_run(["run-operation", "setup_bronze"]) == 0
+        assert dbt_run(["run-operation", "setup_warehouse"]) == 0
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("insert into master.sites values (91, 'ROLES', 'Europe/Berlin')")
             conn.execute("insert into master.machines values (9101, 'R1', 91), (9102, 'R2', 91)")

@@ -282,7 +282,7 @@ def run_scenario(db_url: str, dbt_run, seed: int, chunk_count: int) -> None:
 
 @pytest.fixture(scope="module", autouse=True)
 def bronze_ready(dbt_run) -> None:
-    assert dbt_run(dbt_args("run-operation", "setup_bronze")) == 0
+    assert dbt_run(dbt_args("run-operation", "setup_warehouse")) == 0
 
 
 @pytest.mark.parametrize("seed", [11])

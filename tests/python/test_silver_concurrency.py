@@ -39,7 +39,7 @@ def setup_master(conn: psycopg.Connection) -> None:
 @pytest.fixture(scope="module")
 def models_registered(db_url: str, dbt_run) -> None:
     """One dbt run registers the models in _etl.models; the tests then reset by SQL."""
-    assert dbt_run(dbt_args("run-operation", "setup_bronze")) == 0
+    assert dbt_run(dbt_args("run-operation", "setup_warehouse")) == 0
     with connect(db_url, autocommit=True) as conn:
         ref.reset_warehouse(conn)
         setup_master(conn)
@@ -342,7 +342,7 @@ def test_dbt_hook_and_a_writer_spanning_two_tables_do_not_deadlock(
                        " values (%s, 1, 1.0)", [START])
         outcome: list[int] = []
         hook = threading.Thread(
-            target=lambda: outcome.append(dbt_run(dbt_args("run-operation", "setup_bronze"))),
+            target=lambda: outcome.append(dbt_run(dbt_args("run-operation", "setup_warehouse"))),
             daemon=True)
         hook.start()
         with connect(db_url, autocommit=True) as conn:

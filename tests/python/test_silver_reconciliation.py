@@ -41,7 +41,7 @@ def rows_for(table: str) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def built(db_url: str, dbt_run) -> Iterator[str]:
-    assert dbt_run(dbt_args("run-operation", "setup_bronze")) == 0
+    assert dbt_run(dbt_args("run-operation", "setup_warehouse")) == 0
     with psycopg.connect(db_url, autocommit=True) as conn:
         ref.reset_warehouse(conn)
         conn.execute("insert into master.sites values (1, 'S', 'UTC')")

@@ -286,7 +286,7 @@ def setup_master(conn: psycopg.Connection) -> None:
 
 @pytest.fixture(scope="module")
 def loaded(db_url: str, dbt_run) -> Iterator[Loaded]:
-    assert dbt_run(dbt_args("run-operation", "setup_bronze")) == 0
+    assert dbt_run(dbt_args("run-operation", "setup_warehouse")) == 0
     data = Loaded()
     with psycopg.connect(db_url, autocommit=True) as conn:
         ref.reset_warehouse(conn)

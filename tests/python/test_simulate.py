@@ -41,7 +41,7 @@ def bronze_template(cluster, dbt_run) -> str:
     cluster.create_database(TEMPLATE_DATABASE)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("SETU_PG_DATABASE", TEMPLATE_DATABASE)
-        assert dbt_run(["--quiet", "run-operation", "setup_bronze"]) == 0
+        assert dbt_run(["--quiet", "run-operation", "setup_warehouse"]) == 0
     # Cloning needs a template nobody is connected to, TimescaleDB's scheduler included.
     cluster.psql(f"alter database {TEMPLATE_DATABASE} with allow_connections false",
                  db="postgres")

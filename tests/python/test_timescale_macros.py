@@ -566,7 +566,7 @@ def test_maintain_drops_old_chunks_on_timescaledb(project, monkeypatch):
 
 
 def test_bronze_lifecycle_reports_per_table(project, license_):
-    project.dbt("run-operation", "setup_bronze")
+    project.dbt("run-operation", "setup_warehouse")
     result = project.dbt("run-operation", "reconcile_bronze_lifecycle")
     lines = result.setu_lines
     assert [line.split(":")[1].strip() for line in lines] == [
