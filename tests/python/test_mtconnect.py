@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from setu.ingest import ingest
 from setu.mtconnect import (
-    ParseReport,
+    Accounting,
     default_mapping,
     load_mapping,
     map_observations,
@@ -37,10 +37,13 @@ def utc(hhmmss: str) -> datetime:
 
 
 def rows_of(text: str, machine: int = 1, mapping=None):
-    report = ParseReport()
+    """The Bronze rows of SHDR text; rows.acct is the run's accounting."""
+    acct = Accounting()
     mapping = mapping or default_mapping()
-    rows = map_observations(parse_shdr(text.splitlines(), mapping, report), machine, mapping)
-    rows.parse = report
+    mapper = map_observations(parse_shdr(text.splitlines(), mapping, acct), machine, mapping,
+                              acct=acct)
+    rows = mapper.rows
+    rows.acct = acct
     return rows
 
 
@@ -114,9 +117,11 @@ def test_samples_scale_to_bronze_units_and_unknown_items_are_counted() -> None:
         ("2026-01-05T08:00:01+00:00", 1300.0, None, None, None, None),
         ("2026-01-05T08:00:01+00:00", 1400.0, None, None, None, None),
     ]
-    assert rows.unmapped_items == {"Xload": 1, "message": 1}
-    assert rows.unmapped_values == {"spindle_load_pct=abc": 1}
-    assert (rows.parse.commands, rows.parse.assets, rows.parse.bad_line_count) == (1, 1, 1)
+    assert rows.acct.unmapped == {"Xload": 1, "message": 1}
+    assert rows.acct.not_numbers == {"S1load=abc": 1}
+    # the @ASSET@ line and its two body lines; the line without a timestamp
+    assert (rows.acct.lines["protocol"], rows.acct.lines["asset"],
+            rows.acct.lines["malformed"]) == (1, 3, 1)
 
 
 def test_device_prefix_and_an_asset_that_never_ends() -> None:
@@ -127,7 +132,7 @@ def test_device_prefix_and_an_asset_that_never_ends() -> None:
     ]))
     assert [event[3] for event in rows.machine_state_events] == ["RUNNING"]
     assert [row[3] for row in rows.machine_telemetry] == [900.0]
-    assert rows.parse.bad_lines == [
+    assert rows.acct.bad_lines == [
         "line 2: asset never ends (--multiline--Q missing): the lines after it were read as "
         "the asset"]
 
@@ -144,7 +149,7 @@ def test_mapping_file_overrides_the_sections_it_names(tmp_path: Path) -> None:
     assert [event[3] for event in rows.machine_state_events] == ["RUNNING", "MAINTENANCE"]
     # Srpm1 replaces the default spindle speed names; the other columns keep theirs.
     assert [(row[3], row[5]) for row in rows.machine_telemetry] == [(1000.0, 20.0)]
-    assert rows.unmapped_items == {"S1speed": 1}
+    assert rows.acct.unmapped == {"S1speed": 1}
 
 
 # -- the fixture through `setu ingest` and dbt --------------------------------------------------
@@ -238,8 +243,9 @@ def test_log_becomes_state_events_cycles_telemetry_and_alarms(conn, loaded) -> N
     output = loaded[1]
     assert ("loaded mill-4h.shdr for machine 8101: 14 machine_state_events, 25 machine_cycles, "
             "441 machine_telemetry, 4 alarms") in output
-    assert "unmapped data items (observations not loaded): Xload 481, Xact 481" in output
-    assert "1 asset(s)" in output
+    assert "skipped, unmapped item: 964 (Xload 481, Xact 481, line 1, message 1)" in output
+    # 542 lines: 7 `*` lines, the asset's 8 lines (its @ASSET@ line, 6 of XML, the end marker)
+    assert "542 lines = 527 data + 7 protocol + 8 asset" in output
 
     events = conn.execute("select time, state, program_name from bronze.machine_state_events "
                           "where machine_id = %s order by time", (MACHINE,)).fetchall()
