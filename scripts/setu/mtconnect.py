@@ -820,7 +820,8 @@ class Mapper:
         drives_state = any(self.roles.role_of(o.item).kind in ("state", "part_count")
                            and isinstance(o.value, str) and o.value.strip().upper()
                            not in ("", UNAVAILABLE) for o in group)
-        return (drives_state and len(items) >= SNAPSHOT_MIN_ITEMS
+        return (drives_state and len(self.session_items) >= SNAPSHOT_MIN_ITEMS
+                and len(items) >= SNAPSHOT_MIN_ITEMS
                 and len(items) >= SNAPSHOT_SHARE * len(known))
 
     def _start(self, when: datetime, where: str, reason: str) -> None:

@@ -185,7 +185,8 @@ def mapper_state(mapper: Mapper) -> dict[str, Any]:
                 "end": session.end.isoformat() if session.end else None,
                 "last_written": session.last_written.isoformat()
                 if session.last_written else None,
-                "observations": session.observations}}
+                "observations": session.observations,
+                "items": sorted(mapper.session_items)}}
 
 
 def restore_mapper(mapper: Mapper, state: dict[str, Any] | None) -> None:
@@ -200,6 +201,7 @@ def restore_mapper(mapper: Mapper, state: dict[str, Any] | None) -> None:
         session.last_written = (datetime.fromisoformat(saved["last_written"])
                                 if saved["last_written"] else None)
         mapper.sessions.append(session)
+        mapper.session_items = set(saved.get("items", ()))
 
 
 # -- following ---------------------------------------------------------------------------------
@@ -281,10 +283,18 @@ def follow_agent(conn: psycopg.Connection, url: str, machine_id: int, *,
         before = mapper.acct.observations
         for observation in page.observations:
             mapper.feed(observation)
+        next_sequence = page.next_sequence
+        caught_up = page.last_sequence is None or next_sequence is None or \
+            next_sequence > page.last_sequence
+        if not caught_up and mapper.group and \
+                mapper.group[0].line > page.observations[0].line:
+            # The page may end inside an instant: read that instant again with the next
+            # page rather than write it as two telemetry rows (or judge the state halfway).
+            next_sequence, mapper.group = mapper.group[0].line, []
         mapper.close_group()
         mapper.view.flush_telemetry()
         written = commit_page(conn, base, probe.name, machine_id, mapper, cursor,
-                              page.next_sequence)
+                              next_sequence)
         report.pages += 1
         read = mapper.acct.observations - before
         if read or lost:
