@@ -299,8 +299,8 @@ def follow_agent(conn: psycopg.Connection, url: str, machine_id: int, *,
         read = mapper.acct.observations - before
         if read or lost:
             echo(f"sequences {page.observations[0].line if read else start}-"
-                 f"{(page.next_sequence or 1) - 1}: {read:,} observations -> {written:,} rows "
-                 f"(next {page.next_sequence}, instance {page.instance_id})")
+                 f"{(next_sequence or 1) - 1}: {read:,} observations -> {written:,} rows "
+                 f"(next {next_sequence}, instance {page.instance_id})")
         if not read:
             if until_caught_up:
                 report.stopped_by = "caught up"

@@ -263,3 +263,23 @@ def test_follower_exactly_once_across_kill_restart_and_overrun(db, agent: Agent)
     assert states[:4] == [("06:00", "IDLE"), ("06:05", "RUNNING"), ("06:35", "IDLE"),
                           ("07:00", "OFF")]
     assert ("09:40", "OFF") in states  # the data stopped before the overrun
+
+
+def test_ctrl_c_stops_after_the_page_at_hand(db, agent: Agent) -> None:
+    """SIGINT while the second page is on its way: that page still commits, then the follower
+    stops cleanly with its accounting (exit 0, no traceback)."""
+    agent.gate_from = 2
+    run = follower(agent.url, 9602)
+    assert agent.gate_reached.wait(60)
+    run.send_signal(signal.SIGINT)
+    agent.release.set()
+    output = run.communicate(timeout=60)[0]
+    assert run.returncode == 0, output
+    assert "Traceback" not in output
+    assert "stopping after the page at hand (Ctrl-C)" in output
+    assert "stopped (Ctrl-C) after 2 page(s)" in output
+    # pages of 16: 1-15 (06:00), then 16-30 (06:05 to 06:35) before it stopped
+    assert "sequences 1-15: 15 observations -> 2 rows (next 16" in output
+    assert "sequences 16-30: 15 observations -> 8 rows (next 31" in output
+    assert "30 observations = " in output and "(balanced)" in output
+    assert cursor(db, agent.url) == ("1770000000", 31, 0)
