@@ -630,8 +630,9 @@ class MachineView:
             self.acct.rows["machine_cycles"] += 1
         # The first value of a session is where the counter stood when it began; a lower
         # value is a reset: neither ends a cycle.
-        self.part_count = count
-        self.part_count_changed_at = when
+        if count != self.part_count:  # a resent value (a snapshot, a chatty adapter) is no change
+            self.part_count = count
+            self.part_count_changed_at = when
         return None
 
     # alarms --------------------------------------------------------------------------------
@@ -751,6 +752,8 @@ class Mapper:
         self.session_items: set[str] = set()
         self.seen_items: Counter = Counter()  # item -> observations, for --dry-run
         self.pending_reason: str | None = None
+        self.previous_full = False  # the last instant carried (nearly) every item
+        self.resends_everything = False
 
     @property
     def session(self) -> Session | None:
@@ -783,13 +786,18 @@ class Mapper:
         when = group[0].time
         session = self.session
         reason = self.pending_reason
+        full = self._is_snapshot(group)
+        if full and self.previous_full:
+            # Two full instants in a row: this adapter sends every item every time, so a
+            # full instant says nothing about a reconnect (time, gaps and greetings still do).
+            self.resends_everything = True
         if session is not None and reason is None and session.end is not None:
             if when < session.end - BACKWARD_TOLERANCE:
                 reason = (f"time went back {_span(session.end - when)} (from "
                           f"{session.end:%Y-%m-%d %H:%M:%S})")
             elif self.session_gap and when - session.end > self.session_gap:
                 reason = f"no data for {_span(when - session.end)}"
-            elif self._is_snapshot(group):
+            elif full and not self.previous_full and not self.resends_everything:
                 reason = f"new snapshot of {len({o.item for o in group})} items"
         where = f"line {group[0].line}"
         if session is None:
@@ -800,6 +808,9 @@ class Mapper:
         self.pending_reason = None
         session = self.session
         assert session is not None
+        # A session's first instant is its snapshot.
+        self.previous_full = full or (session.observations == 0 and
+                                      len({o.item for o in group}) >= SNAPSHOT_MIN_ITEMS)
         out = any(start <= when <= end for start, end in self.covered)
         for observation in group:
             self.session_items.add(observation.item)

@@ -20,8 +20,9 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import xml.etree.ElementTree as ET
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -230,6 +231,12 @@ def follow_agent(conn: psycopg.Connection, url: str, machine_id: int, *,
         if mapping_path else None
     roles = ProbeMapping(probe, load_mapping(mapping_path), override, values_in="units")
     mapper = Mapper(machine_id, roles, session_gap=session_gap)
+    # Streams name items by id; the accounting reads better with the names the shop knows,
+    # where a name is unambiguous.
+    ids = {item.id for item in probe.items}
+    names = Counter(item.name for item in probe.items if item.name)
+    display = {item.id: item.name for item in probe.items if item.name
+               and names[item.name] == 1 and item.name not in ids - {item.id}}
     report = FollowReport()
     cursor = read_cursor(conn, base, probe.name)
     conn.commit()
@@ -282,7 +289,8 @@ def follow_agent(conn: psycopg.Connection, url: str, machine_id: int, *,
         cursor.instance_id = page.instance_id
         before = mapper.acct.observations
         for observation in page.observations:
-            mapper.feed(observation)
+            mapper.feed(replace(observation, item=display.get(observation.item,
+                                                              observation.item)))
         next_sequence = page.next_sequence
         caught_up = page.last_sequence is None or next_sequence is None or \
             next_sequence > page.last_sequence

@@ -254,3 +254,20 @@ def test_accounting_is_printed_after_every_run(tmp_path: Path) -> None:
     assert "6 observations = 4 used + 2 skipped (balanced)" in result.output
     assert "skipped, unmapped item: 1 (S1cmd 1)" in result.output
     assert "skipped, condition NORMAL: 1" in result.output
+
+
+def test_an_adapter_that_resends_every_item_is_one_session(tmp_path: Path) -> None:
+    """Some adapters send every item on every line: full instants in a row are no
+    reconnects. By hand: one session, cycles at 10:02 and 10:04 (counter 5 -> 7)."""
+    lines = []
+    for minute, (execution, count) in enumerate([("READY", 5), ("ACTIVE", 5), ("ACTIVE", 6),
+                                                   ("ACTIVE", 6), ("ACTIVE", 7),
+                                                   ("READY", 7)]):
+        lines.append(f"2026-03-02T10:0{minute}:00Z|avail|AVAILABLE|mode|AUTOMATIC|execution|"
+                     f"{execution}|program|P1|PartCount|{count}|S1speed|{minute * 100}")
+    log = tmp_path / "dumper.shdr"
+    log.write_text("\n".join(lines) + "\n")
+    mapper = read_shdr_file(log, 1)
+    assert len(mapper.sessions) == 1
+    assert [(row[3].minute, row[0].minute, row[5]) for row in mapper.rows.machine_cycles] == [
+        (1, 2, 6), (2, 4, 7)]
