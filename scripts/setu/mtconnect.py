@@ -752,6 +752,7 @@ class Mapper:
         self.session_items: set[str] = set()
         self.seen_items: Counter = Counter()  # item -> observations, for --dry-run
         self.pending_reason: str | None = None
+        self.position = "line"  # what Observation.line is: an SHDR line or a sequence
         self.previous_full = False  # the last instant carried (nearly) every item
         self.resends_everything = False
 
@@ -799,7 +800,7 @@ class Mapper:
                 reason = f"no data for {_span(when - session.end)}"
             elif full and not self.previous_full and not self.resends_everything:
                 reason = f"new snapshot of {len({o.item for o in group})} items"
-        where = f"line {group[0].line}"
+        where = f"{self.position} {group[0].line}"
         if session is None:
             self._start(when, where, "start of data")
         elif reason is not None:
@@ -836,7 +837,8 @@ class Mapper:
                 and len(items) >= SNAPSHOT_SHARE * len(known))
 
     def _start(self, when: datetime, where: str, reason: str) -> None:
-        self.sessions.append(Session(len(self.sessions) + 1, when, where, reason))
+        number = self.sessions[-1].number + 1 if self.sessions else 1
+        self.sessions.append(Session(number, when, where, reason))
         self.session_items = set()
 
     def _end_session(self) -> None:

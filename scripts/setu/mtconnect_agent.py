@@ -231,6 +231,7 @@ def follow_agent(conn: psycopg.Connection, url: str, machine_id: int, *,
         if mapping_path else None
     roles = ProbeMapping(probe, load_mapping(mapping_path), override, values_in="units")
     mapper = Mapper(machine_id, roles, session_gap=session_gap)
+    mapper.position = "sequence"
     # Streams name items by id; the accounting reads better with the names the shop knows,
     # where a name is unambiguous.
     ids = {item.id for item in probe.items}
@@ -252,15 +253,23 @@ def follow_agent(conn: psycopg.Connection, url: str, machine_id: int, *,
         report.polls += 1
         start = cursor.next_sequence
         query = {"count": count} if start is None else {"from": start, "count": count}
-        page = parse_streams(http_get(f"{base}/sample?{urllib.parse.urlencode(query)}"),
-                             probe.name)
+        try:
+            page = parse_streams(http_get(f"{base}/sample?{urllib.parse.urlencode(query)}"),
+                                 probe.name)
+        except AgentError as exc:
+            if until_caught_up:
+                raise
+            # An agent being restarted, a network blip: a follower keeps following.
+            echo(f"agent not answering ({exc}); trying again in {max(interval, 5):g} s")
+            stop.wait(max(interval, 5))
+            continue
         lost: tuple[int, int] | None = None
         if cursor.instance_id is not None and page.instance_id != cursor.instance_id:
             reason = (f"agent restarted (instanceId {cursor.instance_id} -> "
                       f"{page.instance_id})")
-            echo(f"{reason}: reading the new instance from its first sequence; the old "
-                 f"instance's data after sequence {(start or 1) - 1} was not in its buffer "
-                 f"any more")
+            echo(f"{reason}: reading the new instance from its first sequence (the old "
+                 f"one was read up to sequence {(start or 1) - 1}; anything it held after "
+                 f"that went with it)")
             report.restarts.append(reason)
             mapper.new_session(reason)
             cursor.instance_id, cursor.next_sequence = page.instance_id, None

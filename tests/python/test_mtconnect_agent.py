@@ -283,3 +283,18 @@ def test_ctrl_c_stops_after_the_page_at_hand(db, agent: Agent) -> None:
     assert "sequences 16-30: 15 observations -> 8 rows (next 31" in output
     assert "30 observations = " in output and "(balanced)" in output
     assert cursor(db, agent.url) == ("1770000000", 31, 0)
+
+
+def test_an_agent_that_does_not_answer_is_one_clear_line(db) -> None:
+    """No server on that port (this test's own socket, closed): exit 2, one line."""
+    import socket
+
+    with socket.socket() as probe_socket:
+        probe_socket.bind(("127.0.0.1", 0))
+        port = probe_socket.getsockname()[1]
+    result = subprocess.run([str(SETU), "follow-agent", f"http://127.0.0.1:{port}",
+                             "--machine", "1"], capture_output=True, text=True,
+                            env={**os.environ, "SETU_PG_DATABASE": DATABASE}, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith(f"error: http://127.0.0.1:{port}/probe:")
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
