@@ -310,10 +310,10 @@ def follow_agent(conn: psycopg.Connection, url: str, machine_id: int, *,
             next_sequence, mapper.group = mapper.group[0].line, []
         mapper.close_group()
         mapper.view.flush_telemetry()
-        written = commit_page(conn, base, probe.name, machine_id, mapper, cursor,
-                              next_sequence)
-        report.pages += 1
         read = mapper.acct.observations - before
+        written = commit_page(conn, base, probe.name, machine_id, mapper, cursor,
+                              next_sequence, read)
+        report.pages += 1
         if read or lost:
             echo(f"sequences {page.observations[0].line if read else start}-"
                  f"{(next_sequence or 1) - 1}: {read:,} observations -> {written:,} rows "
@@ -336,7 +336,8 @@ def _first_page(base: str, count: int, device: str) -> StreamsPage:
 
 
 def commit_page(conn: psycopg.Connection, base: str, device: str, machine_id: int,
-                mapper: Mapper, cursor: Cursor, next_sequence: int | None) -> int:
+                mapper: Mapper, cursor: Cursor, next_sequence: int | None,
+                observations: int) -> int:
     """The page's rows and the cursor after it, in one transaction."""
     written = 0
     with conn.transaction():
@@ -345,11 +346,9 @@ def commit_page(conn: psycopg.Connection, base: str, device: str, machine_id: in
                 written += copy_rows(conn, table, columns, rows)
         cursor.next_sequence = next_sequence
         cursor.state = mapper_state(mapper)
-        cursor.observations = cursor.observations + mapper.acct.observations - \
-            getattr(mapper, "_committed_observations", 0)
+        cursor.observations += observations
         cursor.rows += written
         write_cursor(conn, base, device, machine_id, cursor)
-    mapper._committed_observations = mapper.acct.observations  # type: ignore[attr-defined]
     for _, rows in mapper.rows.tables().values():
         rows.clear()
     return written

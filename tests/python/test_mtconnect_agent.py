@@ -215,6 +215,10 @@ def test_follower_exactly_once_across_kill_restart_and_overrun(db, agent: Agent)
     assert resumed.returncode == 0, output
     assert "resuming at sequence 31 of instance 1770000000" in output
     assert cursor(db, agent.url) == ("1770000000", 36, 0)
+    with psycopg.connect(db) as conn:
+        read = conn.execute("select observations from _ingest.agent_cursors where agent_url = %s",
+                            (agent.url,)).fetchone()[0]
+    assert read == 35  # sequences 1-35, each once: 30 before the kill, 5 after
     # Session 1 by hand: 3 cycles (11, 12, 13), 6 telemetry instants, W17 raised.
     with psycopg.connect(db) as conn:
         cycles = [row[0] for row in conn.execute(
