@@ -271,3 +271,19 @@ def test_an_adapter_that_resends_every_item_is_one_session(tmp_path: Path) -> No
     assert len(mapper.sessions) == 1
     assert [(row[3].minute, row[0].minute, row[5]) for row in mapper.rows.machine_cycles] == [
         (1, 2, 6), (2, 4, 7)]
+
+
+def test_a_wrong_probe_document_is_one_clear_line() -> None:
+    from setu.cli import main
+
+    streams = FIXTURES / "agent" / "A" / "current.xml"
+    result = CliRunner().invoke(main, ["mtconnect", "ingest", str(LATHE_LOG), "--machine", "1",
+                                       "--probe", str(streams), "--dry-run"])
+    assert result.exit_code == 2
+    assert ("current.xml: expected an MTConnectDevices document, found MTConnectStreams"
+            in result.output)
+    unknown = CliRunner().invoke(main, ["mtconnect", "ingest", str(LATHE_LOG), "--machine",
+                                        "1", "--probe", str(LATHE_PROBE), "--device", "mill",
+                                        "--dry-run"])
+    assert unknown.exit_code == 2
+    assert "lathe-Devices.xml: no device 'mill' (devices: lathe)" in unknown.output
