@@ -913,6 +913,7 @@ class ShdrResult:
     loaded_at: object = None
     replaced_rows: int = 0
     seconds: float = 0.0
+    mapping_known: bool = True  # whether the ledger knew the earlier load's mapping
 
 
 def ledger_key(file_digest: str, machine_id: int) -> str:
@@ -969,9 +970,11 @@ def ingest_shdr(conn: psycopg.Connection, path: Path | str, machine_id: int,
                               f"run-operation setup_bronze` to add it") from None
         if earlier is not None:
             loaded_at, earlier_digest = earlier
-            if not replace and earlier_digest == digest:
+            # A load recorded before mappings were is skipped as before (a scheduled re-run
+            # must not start failing); --replace reloads it with the mapping of today.
+            if not replace and earlier_digest in (digest, None):
                 return ShdrResult(path, machine_id, mapper, digest, {}, skipped=True,
-                                  loaded_at=loaded_at)
+                                  loaded_at=loaded_at, mapping_known=earlier_digest is not None)
             if not replace:
                 raise IngestError(
                     f"{path.name}: already loaded for machine {machine_id} at "
@@ -1005,9 +1008,11 @@ def _mapping_name(roles: Roles) -> str:
 def describe(result: ShdrResult) -> list[str]:
     name = result.path.name
     if result.skipped:
+        mapping = (f"with this mapping ({result.mapping_sha256[:12]})" if result.mapping_known
+                   else "before mappings were recorded (`setu mtconnect ingest --replace` "
+                        "reloads it with this one)")
         return [f"skipped {name}: already loaded for machine {result.machine_id} at "
-                f"{result.loaded_at:%Y-%m-%d %H:%M:%S%z} with this mapping "
-                f"({result.mapping_sha256[:12]})"]
+                f"{result.loaded_at:%Y-%m-%d %H:%M:%S%z} {mapping}"]
     loaded = ", ".join(f"{count:,} {table}" for table, count in result.rows.items())
     verb = "replaced" if result.replaced_rows else "loaded"
     lines = [f"{verb} {name} for machine {result.machine_id}: {loaded} "
