@@ -168,6 +168,11 @@ from setu.simulate import simulate  # noqa: E402
 main.add_command(ingest)
 main.add_command(simulate)
 
+from setu.mtconnect_agent import follow_agent_command, mtconnect  # noqa: E402
+
+main.add_command(mtconnect)
+main.add_command(follow_agent_command)
+
 from setu.replica import replica  # noqa: E402
 
 main.add_command(replica)

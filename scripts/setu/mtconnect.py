@@ -1,21 +1,30 @@
-"""MTConnect SHDR logs into Bronze: `setu ingest --format mtconnect-shdr FILE --machine M`.
+"""MTConnect into Bronze: SHDR logs (`setu ingest --format mtconnect-shdr`, `setu mtconnect
+ingest`) and, through mtconnect_agent.py, an agent's REST API (`setu follow-agent`).
 
 SHDR is the line protocol between an MTConnect adapter and its agent:
-``timestamp|item|value|item|value...``; a condition takes a line of its own,
-``timestamp|item|LEVEL|nativeCode|nativeSeverity|qualifier|message``; assets span lines
-between ``--multiline--TAG`` markers; lines starting with ``*`` are protocol commands. The
-data item names are the machine's (the agent's device file names them), so what maps where
-comes from a small YAML file (mtconnect_default_mapping.yaml, or --mapping FILE):
+``timestamp|item|value|item|value...``; a condition is
+``item|LEVEL|nativeCode|nativeSeverity|qualifier|message``, a MESSAGE ``item|nativeCode|text``,
+a time series ``item|count|rate|v1 v2...``; assets span lines between ``--multiline--TAG``
+markers; lines starting with ``*`` are protocol lines. How many fields an item takes is a
+property of the item (its category and type in the device model, mtconnect_probe.py, or its
+known name in the YAML mapping), never guessed from the number of fields on the line: an item
+of unknown shape takes one value.
+
+What each item becomes comes from the device model (a probe document) when one is given, with
+the YAML mapping (mtconnect_default_mapping.yaml, or --mapping FILE) as the override; without a
+probe, from the YAML names alone:
 
 - Availability, Execution, ControllerMode, EmergencyStop, FAULT conditions and the program
   -> machine_state_events, one row whenever the derived (state, program) changes;
-- PartCount increases -> machine_cycles (cycle_start = the later of the previous counter
-  change and the start of the current ACTIVE run; part_count = the counter);
-- samples -> machine_telemetry (one row per timestamp, unit-scaled);
+- PartCount increases -> machine_cycles;
+- samples -> machine_telemetry (one row per timestamp, converted to SETU's units);
 - conditions -> alarms (FAULT/WARNING RAISED, NORMAL CLEARED).
-Everything else is counted per item and reported, never silently dropped. A file loads in
-one transaction, exactly once per machine (the ingest ledger). docs/connectors/mtconnect.md
-has the mapping tables.
+
+Adapter sessions (a log of several connections pasted together) are found by time going back,
+a gap, a new full snapshot, or a reconnect line; each session starts from fresh baselines and
+the machine is OFF from the moment a session's data stops. Every observation ends as the input
+of a Bronze table or as a skip counted by reason (the accounting printed after every run).
+docs/connectors/mtconnect.md is the user's side.
 """
 
 from __future__ import annotations
@@ -23,38 +32,35 @@ from __future__ import annotations
 import fnmatch
 import gzip
 import hashlib
+import json
+import math
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import click
 import psycopg
 import yaml
 
-from setu.ingest import (
-    IngestError,
-    claim_ledger,
-    copy_rows,
-    file_format,
-    file_sha256,
-    record_ledger_rows,
-)
+from setu.ingest import LEDGER_TABLE, IngestError, copy_rows, file_format, file_sha256
 
 DEFAULT_MAPPING_PATH = Path(__file__).with_name("mtconnect_default_mapping.yaml")
 FORMAT_NAME = "mtconnect-shdr"
 SHDR_SUFFIXES = (".shdr", ".shdr.gz")
 GATEWAY_ID = "mtconnect"
 UNAVAILABLE = "UNAVAILABLE"
-CONDITION_LEVELS = ("NORMAL", "WARNING", "FAULT", UNAVAILABLE)
 CONDITION_FIELDS = 5  # LEVEL|nativeCode|nativeSeverity|qualifier|message
 MULTILINE_PREFIX = "--multiline--"
 ASSET_COMMANDS = ("@ASSET@", "@UPDATE_ASSET@", "@REMOVE_ASSET@", "@REMOVE_ALL_ASSETS@")
+# Protocol lines an adapter sends when it (re)connects: a new session follows.
+CONNECT_LINES = ("* shdrversion", "* adapterversion")
 STATE_ROLES = ("availability", "execution", "controller_mode", "emergency_stop", "program")
+BRONZE_OUTPUTS = ("machine_state_events", "machine_cycles", "machine_telemetry", "alarms")
 
 STATE_COLUMNS = ("time", "gateway_id", "machine_id", "state", "program_name")
 CYCLE_COLUMNS = ("time", "gateway_id", "machine_id", "cycle_start", "program_name",
@@ -65,23 +71,81 @@ TELEMETRY_COLUMNS = ("spindle_speed_rpm", "feed_rate_mm_min", "spindle_load_pct"
 ALARM_COLUMNS = ("time", "gateway_id", "machine_id", "alarm_code", "severity", "message",
                  "event")
 
+# Session detection. Clocks of one adapter may step back a little (NTP); more is a new session.
+BACKWARD_TOLERANCE = timedelta(seconds=1)
+DEFAULT_SESSION_GAP = timedelta(hours=1)
+SNAPSHOT_SHARE = 0.8  # a timestamp carrying this share of the session's items is a snapshot
+SNAPSHOT_MIN_ITEMS = 5
+
+SKIP_REASONS = ("unmapped item", "condition NORMAL", "condition repeated", "unavailable",
+                "not a number", "malformed", "out of session")
+LINE_KINDS = ("data", "protocol", "asset", "blank", "malformed")
+
 
 class MappingError(ValueError):
     """A mapping file that does not say what SETU needs, phrased as what to fix."""
 
 
-# -- the mapping ----------------------------------------------------------------------------
+# -- roles -----------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class TelemetryRule:
     column: str
     patterns: tuple[str, ...]
     scale: float
+    offset: float = 0.0  # FAHRENHEIT and KELVIN to CELSIUS are affine
+
+    def convert(self, value: float) -> float:
+        return value * self.scale + self.offset
+
+
+@dataclass(frozen=True)
+class Role:
+    """What one data item is: kind state | part_count | telemetry | condition | fields |
+    unmapped; detail the state role, TelemetryRule or field count; source says why."""
+
+    kind: str
+    detail: object = None
+    source: str = ""
+
+    @property
+    def fields(self) -> int:
+        """Value fields the item takes on an SHDR line."""
+        if self.kind == "condition":
+            return CONDITION_FIELDS
+        if self.kind == "fields":
+            return int(self.detail)  # type: ignore[arg-type]
+        return 1
+
+    def target(self) -> str:
+        if self.kind == "state":
+            return f"machine_state_events ({self.detail})"
+        if self.kind == "part_count":
+            return "machine_cycles (part count)"
+        if self.kind == "telemetry":
+            rule = self.detail
+            assert isinstance(rule, TelemetryRule)
+            factor = f"x{rule.scale:g}" + (f" {rule.offset:+g}" if rule.offset else "")
+            return f"machine_telemetry.{rule.column} ({factor})"
+        if self.kind == "condition":
+            return "alarms (condition)"
+        return "not loaded"
+
+
+class Roles(Protocol):
+    """Answers what an item is; the YAML mapping and the probe-built mapping both do."""
+
+    def role_of(self, item: str) -> Role: ...
+
+    @property
+    def values(self) -> ItemMapping: ...
+
+    def digest(self) -> str: ...
 
 
 @dataclass(frozen=True)
 class ItemMapping:
-    """The YAML mapping, checked; `role_of` answers what an SHDR item is."""
+    """The YAML mapping, checked; `role_of` answers what an SHDR item is by its name."""
 
     roles: dict[str, tuple[str, ...]]  # state role or "part_count" -> name patterns
     telemetry: tuple[TelemetryRule, ...]
@@ -93,31 +157,41 @@ class ItemMapping:
     emergency_stop_alarm: frozenset[str]
     execution_pauses: frozenset[str]
     condition_severity: dict[str, str]
-    _cache: dict[str, tuple[str, object]] = field(default_factory=dict, compare=False)
+    raw: Mapping[str, Any] = field(default_factory=dict, compare=False)
+    source: str = "default mapping"
+    _cache: dict[str, Role] = field(default_factory=dict, compare=False)
 
-    def role_of(self, item: str) -> tuple[str, object]:
-        """("state", role) | ("part_count", None) | ("telemetry", rule) | ("condition", None)
-        | ("fields", n) | ("unmapped", None)."""
+    @property
+    def values(self) -> ItemMapping:
+        return self
+
+    def role_of(self, item: str) -> Role:
         if item not in self._cache:
             # A multi-device adapter prefixes the device: "mill1:execution".
-            self._cache[item] = self._classify(item.rsplit(":", 1)[-1])
+            self._cache[item] = self.named_role(item.rsplit(":", 1)[-1])
         return self._cache[item]
 
-    def _classify(self, item: str) -> tuple[str, object]:
+    def named_role(self, item: str) -> Role:
+        """The role the YAML names give item; unmapped when no name matches."""
+        source = f"{self.source}: name"
         for role in STATE_ROLES:
-            if matches(item, self.roles[role]):
-                return "state", role
-        if matches(item, self.roles["part_count"]):
-            return "part_count", None
+            if matches(item, self.roles.get(role, ())):
+                return Role("state", role, source)
+        if matches(item, self.roles.get("part_count", ())):
+            return Role("part_count", None, source)
         for rule in self.telemetry:
             if matches(item, rule.patterns):
-                return "telemetry", rule
+                return Role("telemetry", rule, source)
         if matches(item, self.conditions):
-            return "condition", None
+            return Role("condition", None, source)
         for pattern, count in self.field_counts.items():
             if matches(item, (pattern,)):
-                return "fields", count
-        return "unmapped", None
+                return Role("fields", count, source)
+        return Role("unmapped", None, f"{self.source}: no name matches")
+
+    def digest(self) -> str:
+        return hashlib.sha256(json.dumps(self.raw, sort_keys=True, default=str).encode()
+                              ).hexdigest()
 
 
 def matches(item: str, patterns: Iterable[str]) -> bool:
@@ -185,7 +259,19 @@ def parse_mapping(raw: object, source: str) -> ItemMapping:
                                        for v in _names(raw, "emergency_stop_alarm", source)),
         execution_pauses=frozenset(v.upper() for v in _names(raw, "execution_pauses", source)),
         condition_severity={str(k).upper(): str(v) for k, v in severity.items()},
+        raw=raw,
+        source=source,
     )
+
+
+def read_mapping_file(path: Path) -> dict[str, Any]:
+    try:
+        raw = yaml.safe_load(Path(path).read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise MappingError(f"{path}: unreadable mapping: {exc}") from None
+    if not isinstance(raw, dict):
+        raise MappingError(f"{path}: expected a YAML mapping at the top level")
+    return raw
 
 
 def load_mapping(path: Path | None = None) -> ItemMapping:
@@ -193,17 +279,12 @@ def load_mapping(path: Path | None = None) -> ItemMapping:
     own: a machine's file names only what differs. Telemetry columns merge one by one."""
     if path is None:
         return default_mapping()
-    try:
-        raw = yaml.safe_load(Path(path).read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise MappingError(f"{path}: unreadable mapping: {exc}") from None
-    if not isinstance(raw, dict):
-        raise MappingError(f"{path}: expected a YAML mapping at the top level")
+    raw = read_mapping_file(path)
     merged = {**default_raw(), **raw}
     telemetry = raw.get("telemetry")
     if isinstance(telemetry, dict):
         merged["telemetry"] = {**default_raw()["telemetry"], **telemetry}
-    return parse_mapping(merged, str(path))
+    return parse_mapping(merged, Path(path).name)
 
 
 def default_raw() -> dict[str, Any]:
@@ -215,7 +296,92 @@ def default_mapping() -> ItemMapping:
     return parse_mapping(default_raw(), DEFAULT_MAPPING_PATH.name)
 
 
-# -- SHDR lines -----------------------------------------------------------------------------
+def build_roles(mapping_path: Path | None, probe_path: Path | None,
+                device: str | None = None) -> Roles:
+    """The roles of a run: the probe's device model with the YAML file as override, or the
+    YAML names alone. MappingError (and the probe's ProbeError) name what to fix."""
+    mapping = load_mapping(mapping_path)
+    if probe_path is None:
+        return mapping
+    from setu.mtconnect_probe import ProbeMapping, read_probe_file
+
+    override = parse_mapping(read_mapping_file(mapping_path), mapping_path.name) \
+        if mapping_path else None
+    return ProbeMapping(read_probe_file(probe_path, device), mapping, override)
+
+
+# -- accounting ------------------------------------------------------------------------------
+
+@dataclass
+class Accounting:
+    """Where every line and observation went: lines = data + protocol + asset + blank +
+    malformed; observations = used (fed a Bronze table) + skipped by reason."""
+
+    lines: Counter = field(default_factory=Counter)  # kind -> lines
+    observations: int = 0
+    used: Counter = field(default_factory=Counter)  # table -> observations
+    skipped: Counter = field(default_factory=Counter)  # reason -> observations
+    unmapped: Counter = field(default_factory=Counter)  # item -> observations
+    not_numbers: Counter = field(default_factory=Counter)  # "item=value" -> observations
+    rows: Counter = field(default_factory=Counter)  # table -> rows
+    bad_lines: list[str] = field(default_factory=list)  # "line N: why", the first few
+
+    def line(self, kind: str) -> None:
+        self.lines[kind] += 1
+
+    def bad(self, where: str, why: str) -> None:
+        if len(self.bad_lines) < 5:
+            self.bad_lines.append(f"{where}: {why}")
+
+    def use(self, table: str) -> None:
+        self.observations += 1
+        self.used[table] += 1
+
+    def skip(self, reason: str, item: str | None = None) -> None:
+        assert reason in SKIP_REASONS, reason
+        self.observations += 1
+        self.skipped[reason] += 1
+        if reason == "unmapped item" and item is not None:
+            self.unmapped[item] += 1
+
+    def balanced(self) -> bool:
+        return self.observations == sum(self.used.values()) + sum(self.skipped.values())
+
+    def merge(self, other: Accounting) -> None:
+        for name in ("lines", "used", "skipped", "unmapped", "not_numbers", "rows"):
+            getattr(self, name).update(getattr(other, name))
+        self.observations += other.observations
+
+    def describe(self, unit: str = "lines") -> list[str]:
+        out = []
+        if self.lines:
+            parts = " + ".join(f"{self.lines[kind]:,} {kind}" for kind in LINE_KINDS
+                               if self.lines[kind])
+            out.append(f"  {sum(self.lines.values()):,} {unit} = {parts}")
+        used, skipped = sum(self.used.values()), sum(self.skipped.values())
+        out.append(f"  {self.observations:,} observations = {used:,} used + {skipped:,} "
+                   f"skipped{' (balanced)' if self.balanced() else ' (DO NOT BALANCE)'}")
+        for table in BRONZE_OUTPUTS:
+            if self.used[table] or self.rows[table]:
+                out.append(f"    {table}: {self.used[table]:,} observations -> "
+                           f"{self.rows[table]:,} rows")
+        for reason in SKIP_REASONS:
+            if self.skipped[reason]:
+                detail = ""
+                if reason == "unmapped item":
+                    detail = " (" + ", ".join(f"{item} {count:,}" for item, count
+                                              in self.unmapped.most_common(12)) + \
+                        (", ..." if len(self.unmapped) > 12 else "") + ")"
+                elif reason == "not a number":
+                    detail = " (" + ", ".join(f"{value} {count:,}" for value, count
+                                              in self.not_numbers.most_common(5)) + ")"
+                out.append(f"    skipped, {reason}: {self.skipped[reason]:,}{detail}")
+        if self.bad_lines:
+            out.append(f"    malformed: {'; '.join(self.bad_lines)}")
+        return out
+
+
+# -- SHDR lines ------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class Condition:
@@ -231,21 +397,15 @@ class Observation:
     time: datetime
     item: str
     value: str | Condition | tuple[str, ...]
+    line: int  # the SHDR line, or the agent's sequence number
+
+
+@dataclass(frozen=True)
+class Reconnect:
+    """An adapter's greeting (`* shdrVersion: 2`): a new connection, so a new session."""
+
     line: int
-
-
-@dataclass
-class ParseReport:
-    lines: int = 0
-    commands: int = 0  # `* PING`, `* shdrVersion: 2`, ...
-    assets: int = 0
-    bad_lines: list[str] = field(default_factory=list)  # "line N: why", the first few
-    bad_line_count: int = 0
-
-    def bad(self, number: int, why: str) -> None:
-        self.bad_line_count += 1
-        if len(self.bad_lines) < 5:
-            self.bad_lines.append(f"line {number}: {why}")
+    text: str
 
 
 def parse_timestamp(text: str) -> datetime:
@@ -254,64 +414,67 @@ def parse_timestamp(text: str) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def parse_shdr(lines: Iterable[str], mapping: ItemMapping, report: ParseReport
-               ) -> Iterator[Observation]:
-    """The observations of an SHDR log, in file order."""
+def parse_shdr(lines: Iterable[str], roles: Roles, acct: Accounting
+               ) -> Iterator[Observation | Reconnect]:
+    """The observations of an SHDR log, in file order; every line is counted in acct."""
     multiline_end: str | None = None
     asset_started = 0
     for number, raw_line in enumerate(lines, start=1):
-        report.lines += 1
         line = raw_line.rstrip("\r\n")
         if multiline_end is not None:
+            acct.line("asset")
             if line.strip() == multiline_end:
                 multiline_end = None
             continue
         if not line.strip():
+            acct.line("blank")
             continue
         if line.startswith("*"):
-            report.commands += 1
+            acct.line("protocol")
+            if line.lower().startswith(CONNECT_LINES):
+                yield Reconnect(number, line.strip())
             continue
         fields = line.split("|")
         try:
             when = parse_timestamp(fields[0])
         except ValueError:
-            report.bad(number, f"unreadable timestamp {fields[0][:40]!r}")
+            acct.line("malformed")
+            acct.bad(f"line {number}", f"unreadable timestamp {fields[0][:40]!r}")
             continue
         if len(fields) > 1 and fields[1].strip() in ASSET_COMMANDS:
-            report.assets += 1
+            acct.line("asset")
             if fields[-1].startswith(MULTILINE_PREFIX):
                 multiline_end, asset_started = fields[-1].strip(), number
             continue
-        yield from _line_observations(when, fields, number, mapping, report)
+        acct.line("data")
+        yield from _line_observations(when, fields, number, roles, acct)
     if multiline_end is not None:
-        report.bad(asset_started, f"asset never ends ({multiline_end} missing): the lines "
-                                  f"after it were read as the asset")
+        acct.bad(f"line {asset_started}", f"asset never ends ({multiline_end} missing): the "
+                                          f"lines after it were read as the asset")
 
 
-def _line_observations(when: datetime, fields: list[str], number: int, mapping: ItemMapping,
-                       report: ParseReport) -> Iterator[Observation]:
+def _line_observations(when: datetime, fields: list[str], number: int, roles: Roles,
+                       acct: Accounting) -> Iterator[Observation]:
     index = 1
     while index < len(fields):
         item = fields[index].strip()
         rest = fields[index + 1:]
         if not item:
-            report.bad(number, f"empty data item name in field {index + 1}")
+            acct.skip("malformed")
+            acct.bad(f"line {number}", f"empty data item name in field {index + 1}")
             return
-        kind, detail = mapping.role_of(item)
-        # A condition is read by its shape as well: conditions come on lines of their own,
-        # so an item followed by a level and exactly the condition's fields is one.
-        is_condition = kind == "condition" or (
-            len(rest) == CONDITION_FIELDS and rest[0].strip().upper() in CONDITION_LEVELS
-            and kind == "unmapped")
-        if is_condition:
+        role = roles.role_of(item)
+        if role.kind == "condition":
+            # Adapters cut trailing empty fields of a condition (`system|NORMAL`).
             padded = [part.strip() for part in rest[:CONDITION_FIELDS]]
             padded += [""] * (CONDITION_FIELDS - len(padded))
             yield Observation(when, item, Condition(padded[0].upper(), *padded[1:]), number)
             index += 1 + CONDITION_FIELDS
             continue
-        width = detail if kind == "fields" else 1
+        width = role.fields
         if len(rest) < width:
-            report.bad(number, f"{item}: expected {width} value field(s)")
+            acct.skip("malformed")
+            acct.bad(f"line {number}", f"{item}: expected {width} value field(s)")
             return
         value = rest[0] if width == 1 else tuple(rest[:width])
         yield Observation(when, item, value, number)
@@ -326,9 +489,6 @@ class ShdrRows:
     machine_cycles: list[tuple] = field(default_factory=list)
     machine_telemetry: list[tuple] = field(default_factory=list)
     alarms: list[tuple] = field(default_factory=list)
-    unmapped_items: Counter = field(default_factory=Counter)  # item -> observations
-    unmapped_values: Counter = field(default_factory=Counter)  # "item=value" -> count
-    parse: ParseReport = field(default_factory=ParseReport)
 
     def tables(self) -> dict[str, tuple[tuple[str, ...], list[tuple]]]:
         return {
@@ -339,25 +499,75 @@ class ShdrRows:
             "alarms": (ALARM_COLUMNS, self.alarms),
         }
 
+    def counts(self) -> dict[str, int]:
+        return {table: len(rows) for table, (_, rows) in self.tables().items()}
+
+
+@dataclass
+class Session:
+    number: int
+    start: datetime
+    where: str  # "line N" or "sequence N"
+    reason: str
+    observations: int = 0
+    out_of_session: int = 0
+    end: datetime | None = None  # the last observation's time
+    last_written: datetime | None = None  # the last time rows came from
+
+    def describe(self) -> str:
+        end = f" to {self.end:%Y-%m-%d %H:%M:%S}" if self.end else ""
+        out = f", {self.out_of_session:,} out of session" if self.out_of_session else ""
+        return (f"session {self.number} from {self.where}, {self.start:%Y-%m-%d %H:%M:%S}"
+                f"{end} UTC: {self.reason} ({self.observations:,} observations{out})")
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def _from_iso(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
 
 class MachineView:
-    """What the log has said about the machine so far, and the rows it implies."""
+    """What the data has said about the machine so far, and the rows it implies."""
 
-    def __init__(self, machine_id: int, mapping: ItemMapping, rows: ShdrRows,
+    def __init__(self, machine_id: int, roles: Roles, rows: ShdrRows, acct: Accounting,
                  gateway_id: str) -> None:
         self.machine_id = machine_id
-        self.mapping = mapping
+        self.roles = roles
+        self.mapping = roles.values
         self.rows = rows
+        self.acct = acct
         self.gateway_id = gateway_id
+        self.reset()
+        self.emitted: tuple[str, str | None] | None = None  # the last (state, program) sent
+        self.pending_telemetry: dict[str, float] = {}
+        self.pending_time: datetime | None = None
+
+    def reset(self) -> None:
+        """Fresh baselines: what a new session's snapshot will tell again."""
         self.values: dict[str, str | None] = dict.fromkeys(STATE_ROLES)
         # condition item -> native code -> (level, severity) of what is active
         self.active_conditions: dict[str, dict[str, tuple[str, str]]] = {}
-        self.emitted: tuple[str, str | None] | None = None  # the last (state, program) sent
         self.part_count: int | None = None
         self.part_count_changed_at: datetime | None = None
         self.active_since: datetime | None = None
-        self.pending_telemetry: dict[str, float] = {}
-        self.pending_time: datetime | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"values": self.values, "active_conditions": self.active_conditions,
+                "emitted": self.emitted, "part_count": self.part_count,
+                "part_count_changed_at": _iso(self.part_count_changed_at),
+                "active_since": _iso(self.active_since)}
+
+    def load_json(self, state: Mapping[str, Any]) -> None:
+        self.values = {role: state["values"].get(role) for role in STATE_ROLES}
+        self.active_conditions = {item: {code: tuple(v) for code, v in codes.items()}
+                                  for item, codes in state["active_conditions"].items()}
+        self.emitted = tuple(state["emitted"]) if state["emitted"] else None
+        self.part_count = state["part_count"]
+        self.part_count_changed_at = _from_iso(state["part_count_changed_at"])
+        self.active_since = _from_iso(state["active_since"])
 
     # state ---------------------------------------------------------------------------------
     def state(self) -> str | None:
@@ -383,8 +593,6 @@ class MachineView:
             if upper == "ACTIVE" and previous != "ACTIVE" and (
                     previous not in self.mapping.execution_pauses):
                 self.active_since = when
-            if upper and upper not in self.mapping.execution_states:
-                self.rows.unmapped_values[f"execution={text}"] += 1
         if role == "program":
             # An unavailable program is an unknown one, not a program named UNAVAILABLE.
             self.values[role] = None if upper in ("", UNAVAILABLE) else text
@@ -395,42 +603,58 @@ class MachineView:
         state = self.state()
         if state is None:
             return  # nothing known yet: no interval rather than a guessed one
-        program = self.values["program"] if state != "OFF" else None
+        self._emit(when, state, self.values["program"] if state != "OFF" else None)
+
+    def _emit(self, when: datetime, state: str, program: str | None) -> None:
         if (state, program) != self.emitted:
             self.rows.machine_state_events.append(
                 (when, self.gateway_id, self.machine_id, state, program))
+            self.acct.rows["machine_state_events"] += 1
             self.emitted = (state, program)
 
     # cycles --------------------------------------------------------------------------------
-    def set_part_count(self, value: str, when: datetime) -> None:
+    def set_part_count(self, value: str, when: datetime, write: bool) -> str | None:
+        """None when used, else the skip reason."""
         if value.strip().upper() in ("", UNAVAILABLE):
-            return  # the counter is unknown for a while: it has not changed
+            return "unavailable"  # the counter is unknown for a while: it has not changed
         try:
             count = int(float(value))
         except ValueError:
-            self.rows.unmapped_values[f"part_count={value.strip()}"] += 1
-            return
-        if self.part_count is not None and count > self.part_count:
-            starts = [t for t in (self.part_count_changed_at, self.active_since) if t]
+            return "not a number"
+        if write and self.part_count is not None and count > self.part_count:
+            starts = [t for t in (self.part_count_changed_at, self.active_since)
+                      if t and t <= when]
             self.rows.machine_cycles.append(
-                (when, self.gateway_id, self.machine_id, max(starts), self.values["program"],
-                 count, "GOOD"))
-        # The first value is where the counter stood when logging began; a lower value is a
-        # reset: neither ends a cycle.
-        self.part_count = count
-        self.part_count_changed_at = when
+                (when, self.gateway_id, self.machine_id, max(starts) if starts else None,
+                 self.values["program"], count, "GOOD"))
+            self.acct.rows["machine_cycles"] += 1
+        # The first value of a session is where the counter stood when it began; a lower
+        # value is a reset: neither ends a cycle.
+        if count != self.part_count:  # a resent value (a snapshot, a chatty adapter) is no change
+            self.part_count = count
+            self.part_count_changed_at = when
+        return None
 
     # alarms --------------------------------------------------------------------------------
-    def set_condition(self, item: str, condition: Condition, when: datetime) -> None:
+    def _alarm(self, when: datetime, code: str, severity: str, message: str | None,
+               event: str) -> None:
+        self.rows.alarms.append((when, self.gateway_id, self.machine_id, code, severity,
+                                 message, event))
+        self.acct.rows["alarms"] += 1
+
+    def set_condition(self, item: str, condition: Condition, when: datetime, write: bool
+                      ) -> str | None:
+        """None when the observation made a row, else the skip reason."""
         active = self.active_conditions.setdefault(item, {})
         code = condition.native_code or item
         if condition.level in self.mapping.condition_severity:
             severity = self.mapping.condition_severity[condition.level]
-            if active.get(code) != (condition.level, severity):
-                active[code] = (condition.level, severity)
-                self.rows.alarms.append((when, self.gateway_id, self.machine_id, code, severity,
-                                         condition.message or None, "RAISED"))
-            return
+            if active.get(code) == (condition.level, severity):
+                return "condition repeated"  # adapters resend conditions on reconnect
+            active[code] = (condition.level, severity)
+            if write:
+                self._alarm(when, code, severity, condition.message or None, "RAISED")
+            return None
         # NORMAL with a code clears that code; NORMAL without one, or UNAVAILABLE, clears
         # every code of the item (the controller no longer reports them).
         if condition.level == "NORMAL" and condition.native_code:
@@ -439,65 +663,226 @@ class MachineView:
             cleared = list(active)
         for cleared_code in cleared:
             _, severity = active.pop(cleared_code)
-            self.rows.alarms.append((when, self.gateway_id, self.machine_id, cleared_code,
-                                     severity, condition.message or None, "CLEARED"))
-        if condition.level not in ("NORMAL", UNAVAILABLE):
-            self.rows.unmapped_values[f"{item}={condition.level}"] += 1
+            if write:
+                self._alarm(when, cleared_code, severity, condition.message or None, "CLEARED")
+        if cleared:
+            return None
+        if condition.level == "NORMAL":
+            return "condition NORMAL"
+        if condition.level == UNAVAILABLE:
+            return "unavailable"
+        return "malformed"  # a level MTConnect does not have
+
+    def clear_conditions(self, when: datetime) -> None:
+        for active in self.active_conditions.values():
+            for code, (_, severity) in active.items():
+                self._alarm(when, code, severity, None, "CLEARED")
+            active.clear()
 
     # telemetry -----------------------------------------------------------------------------
-    def set_sample(self, rule: TelemetryRule, value: str, when: datetime) -> None:
+    def set_sample(self, rule: TelemetryRule, value: str, when: datetime) -> str | None:
         if value.strip().upper() in ("", UNAVAILABLE):
-            return
+            return "unavailable"
         try:
-            number = float(value) * rule.scale
+            number = rule.convert(float(value))
         except ValueError:
-            self.rows.unmapped_values[f"{rule.column}={value.strip()}"] += 1
-            return
+            return "not a number"
+        if not math.isfinite(number):
+            return "not a number"
         if self.pending_time != when or rule.column in self.pending_telemetry:
             self.flush_telemetry()
             self.pending_time = when
         self.pending_telemetry[rule.column] = number
+        return None
 
     def flush_telemetry(self) -> None:
         if self.pending_telemetry and self.pending_time is not None:
             self.rows.machine_telemetry.append(
                 (self.pending_time, self.gateway_id, self.machine_id,
                  *(self.pending_telemetry.get(column) for column in TELEMETRY_COLUMNS)))
+            self.acct.rows["machine_telemetry"] += 1
         self.pending_telemetry = {}
 
-    def observe(self, observation: Observation) -> None:
-        kind, detail = self.mapping.role_of(observation.item)
-        value = observation.value
+    def observe(self, observation: Observation, write: bool = True) -> None:
+        """Apply one observation; write=False (out of session) updates what is known (the
+        baselines) without writing rows. Counts it in the accounting either way."""
+        role = self.roles.role_of(observation.item)
+        value, when = observation.value, observation.time
+        reason: str | None
+        table = None
         if isinstance(value, Condition):
-            self.set_condition(observation.item, value, observation.time)
-        elif kind == "state" and isinstance(value, str):
-            self.set_state_value(str(detail), value, observation.time)
-        elif kind == "part_count" and isinstance(value, str):
-            self.set_part_count(value, observation.time)
-        elif kind == "telemetry" and isinstance(value, str):
-            assert isinstance(detail, TelemetryRule)
-            self.set_sample(detail, value, observation.time)
+            reason, table = self.set_condition(observation.item, value, when, write), "alarms"
+        elif role.kind == "state" and isinstance(value, str):
+            self.set_state_value(str(role.detail), value, when)
+            reason, table = None, "machine_state_events"
+        elif role.kind == "part_count" and isinstance(value, str):
+            reason, table = self.set_part_count(value, when, write), "machine_cycles"
+        elif role.kind == "telemetry" and isinstance(value, str):
+            assert isinstance(role.detail, TelemetryRule)
+            reason = self.set_sample(role.detail, value, when) if write else None
+            table = "machine_telemetry"
+            if reason == "not a number":
+                self.acct.not_numbers[f"{observation.item}={value.strip()[:20]}"] += 1
         else:
-            self.rows.unmapped_items[observation.item] += 1
+            reason = "unmapped item"
+        if not write:
+            self.acct.skip("out of session")
+        elif reason is None:
+            self.acct.use(table or "")
+        else:
+            self.acct.skip(reason, observation.item)
 
 
-def map_observations(observations: Iterable[Observation], machine_id: int,
-                     mapping: ItemMapping, rows: ShdrRows | None = None,
-                     gateway_id: str = GATEWAY_ID) -> ShdrRows:
-    """Bronze rows for one machine's observations. Everything at one timestamp is applied
-    before the state is judged, so a fault and the stop it causes make one ALARM event."""
-    rows = rows or ShdrRows()
-    view = MachineView(machine_id, mapping, rows, gateway_id)
-    current: datetime | None = None
-    for observation in observations:
-        if current is not None and observation.time != current:
-            view.emit_state(current)
-        current = observation.time
-        view.observe(observation)
-    if current is not None:
-        view.emit_state(current)
-    view.flush_telemetry()
-    return rows
+class Mapper:
+    """Observations of one machine, in order, to Bronze rows: groups them by timestamp (all
+    of one instant is applied before the state is judged, so a fault and the stop it causes
+    make one ALARM event), finds session boundaries and keeps the accounting."""
+
+    def __init__(self, machine_id: int, roles: Roles, *, gateway_id: str = GATEWAY_ID,
+                 session_gap: timedelta | None = DEFAULT_SESSION_GAP,
+                 acct: Accounting | None = None) -> None:
+        self.roles = roles
+        self.rows = ShdrRows()
+        self.acct = acct or Accounting()
+        self.view = MachineView(machine_id, roles, self.rows, self.acct, gateway_id)
+        self.session_gap = session_gap
+        self.group: list[Observation] = []
+        self.sessions: list[Session] = []
+        self.covered: list[tuple[datetime, datetime]] = []  # spans of finished sessions
+        self.session_items: set[str] = set()
+        self.seen_items: Counter = Counter()  # item -> observations, for --dry-run
+        self.pending_reason: str | None = None
+        self.position = "line"  # what Observation.line is: an SHDR line or a sequence
+        self.previous_full = False  # the last instant carried (nearly) every item
+        self.resends_everything = False
+
+    @property
+    def session(self) -> Session | None:
+        return self.sessions[-1] if self.sessions else None
+
+    def feed(self, event: Observation | Reconnect) -> None:
+        if isinstance(event, Reconnect):
+            self.new_session(f"adapter reconnected ({event.text})")
+            return
+        if self.group and event.time != self.group[0].time:
+            self.close_group()
+        self.group.append(event)
+
+    def feed_all(self, events: Iterable[Observation | Reconnect]) -> Mapper:
+        for event in events:
+            self.feed(event)
+        return self
+
+    def new_session(self, reason: str) -> None:
+        """The next observation starts a new session (a reconnect, an agent restart)."""
+        self.close_group()
+        if self.session is not None and self.session.observations and \
+                self.pending_reason is None:
+            self.pending_reason = reason
+
+    def close_group(self) -> None:
+        group, self.group = self.group, []
+        if not group:
+            return
+        when = group[0].time
+        session = self.session
+        reason = self.pending_reason
+        full = self._is_snapshot(group)
+        if full and self.previous_full:
+            # Two full instants in a row: this adapter sends every item every time, so a
+            # full instant says nothing about a reconnect (time, gaps and greetings still do).
+            self.resends_everything = True
+        if session is not None and reason is None and session.end is not None:
+            if when < session.end - BACKWARD_TOLERANCE:
+                reason = (f"time went back {_span(session.end - when)} (from "
+                          f"{session.end:%Y-%m-%d %H:%M:%S})")
+            elif self.session_gap and when - session.end > self.session_gap:
+                reason = f"no data for {_span(when - session.end)}"
+            elif full and not self.previous_full and not self.resends_everything:
+                reason = f"new snapshot of {len({o.item for o in group})} items"
+        where = f"{self.position} {group[0].line}"
+        if session is None:
+            self._start(when, where, "start of data")
+        elif reason is not None:
+            self._end_session()
+            self._start(when, where, reason)
+        self.pending_reason = None
+        session = self.session
+        assert session is not None
+        # A session's first instant is its snapshot.
+        self.previous_full = full or (session.observations == 0 and
+                                      len({o.item for o in group}) >= SNAPSHOT_MIN_ITEMS)
+        out = any(start <= when <= end for start, end in self.covered)
+        for observation in group:
+            self.session_items.add(observation.item)
+            self.seen_items[observation.item] += 1
+            self.view.observe(observation, write=not out)
+        session.observations += len(group)
+        session.end = when if session.end is None else max(session.end, when)
+        if out:
+            session.out_of_session += len(group)
+        else:
+            self.view.emit_state(when)
+            session.last_written = when
+
+    def _is_snapshot(self, group: list[Observation]) -> bool:
+        items = {observation.item for observation in group}
+        known = self.session_items | items
+        # Everything UNAVAILABLE at once is the adapter going away, not a new snapshot.
+        drives_state = any(self.roles.role_of(o.item).kind in ("state", "part_count")
+                           and isinstance(o.value, str) and o.value.strip().upper()
+                           not in ("", UNAVAILABLE) for o in group)
+        return (drives_state and len(self.session_items) >= SNAPSHOT_MIN_ITEMS
+                and len(items) >= SNAPSHOT_MIN_ITEMS
+                and len(items) >= SNAPSHOT_SHARE * len(known))
+
+    def _start(self, when: datetime, where: str, reason: str) -> None:
+        number = self.sessions[-1].number + 1 if self.sessions else 1
+        self.sessions.append(Session(number, when, where, reason))
+        self.session_items = set()
+
+    def _end_session(self) -> None:
+        """The session's data stops: the machine is OFF from its last observation, active
+        alarms clear there, and the next session starts from fresh baselines."""
+        session = self.session
+        assert session is not None
+        view = self.view
+        view.flush_telemetry()
+        if session.last_written is not None:
+            view.clear_conditions(session.last_written)
+            view._emit(session.last_written, "OFF", None)
+        if session.end is not None:
+            self.covered.append((session.start, session.end))
+        view.reset()
+
+    def finish(self, end_of_data: bool = True) -> ShdrRows:
+        """Process what is pending. At the end of a file the last session stays open (the
+        machine's state after the log is not known), unless a later session already covers
+        the time after it."""
+        self.close_group()
+        self.view.flush_telemetry()
+        session = self.session
+        if end_of_data and session is not None and session.end is not None and any(
+                end > session.end for _, end in self.covered):
+            self._end_session()
+        return self.rows
+
+
+def _span(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    return (f"{hours} h {minutes} min" if hours else
+            f"{minutes} min {seconds} s" if minutes else f"{seconds} s")
+
+
+def map_observations(events: Iterable[Observation | Reconnect], machine_id: int,
+                     roles: Roles, *, session_gap: timedelta | None = DEFAULT_SESSION_GAP,
+                     acct: Accounting | None = None) -> Mapper:
+    """Bronze rows for one machine's observations (mapper.rows), with its sessions."""
+    mapper = Mapper(machine_id, roles, session_gap=session_gap, acct=acct)
+    mapper.feed_all(events).finish()
+    return mapper
 
 
 def open_text(path: Path) -> Iterator[str]:
@@ -506,28 +891,29 @@ def open_text(path: Path) -> Iterator[str]:
         yield from handle
 
 
-def read_shdr_file(path: Path | str, machine_id: int, mapping: ItemMapping | None = None
-                   ) -> ShdrRows:
+def read_shdr_file(path: Path | str, machine_id: int, roles: Roles | None = None, *,
+                   session_gap: timedelta | None = DEFAULT_SESSION_GAP) -> Mapper:
     path = Path(path)
-    mapping = mapping or default_mapping()
-    rows = ShdrRows()
-    observations = parse_shdr(open_text(path), mapping, rows.parse)
-    return map_observations(observations, machine_id, mapping, rows)
+    roles = roles or default_mapping()
+    acct = Accounting()
+    return map_observations(parse_shdr(open_text(path), roles, acct), machine_id, roles,
+                            session_gap=session_gap, acct=acct)
 
 
-# -- loading ---------------------------------------------------------------------------------
+# -- loading: the ledger ---------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class ShdrResult:
     path: Path
     machine_id: int
+    mapper: Mapper
+    mapping_sha256: str
     rows: dict[str, int]
-    unmapped_items: Counter
-    unmapped_values: Counter
-    parse: ParseReport
     skipped: bool = False
     loaded_at: object = None
+    replaced_rows: int = 0
     seconds: float = 0.0
+    mapping_known: bool = True  # whether the ledger knew the earlier load's mapping
 
 
 def ledger_key(file_digest: str, machine_id: int) -> str:
@@ -535,53 +921,130 @@ def ledger_key(file_digest: str, machine_id: int) -> str:
     return hashlib.sha256(f"{FORMAT_NAME}|{machine_id}|{file_digest}".encode()).hexdigest()
 
 
+def mapping_digest(roles: Roles, session_gap: timedelta | None) -> str:
+    """What decides the rows besides the file: the mapping (and probe) and the session gap."""
+    gap = session_gap.total_seconds() if session_gap else 0
+    return hashlib.sha256(f"{roles.digest()}|gap={gap:g}".encode()).hexdigest()
+
+
+def delete_load(conn: psycopg.Connection, machine_id: int, loaded_at: datetime) -> int:
+    """Delete the Bronze rows of one earlier load: its transaction stamped them all with the
+    ledger row's loaded_at as ingested_at (both are that transaction's now())."""
+    deleted = 0
+    for table in BRONZE_OUTPUTS:
+        cursor = conn.execute(f"delete from bronze.{table} where gateway_id = %s and "
+                              "machine_id = %s and ingested_at = %s",
+                              (GATEWAY_ID, machine_id, loaded_at))
+        deleted += cursor.rowcount
+    return deleted
+
+
 def ingest_shdr(conn: psycopg.Connection, path: Path | str, machine_id: int,
-                mapping: ItemMapping | None = None) -> ShdrResult:
-    """Load one SHDR log for machine_id into Bronze in one transaction, exactly once."""
+                roles: Roles | None = None, *, replace: bool = False,
+                session_gap: timedelta | None = DEFAULT_SESSION_GAP) -> ShdrResult:
+    """Load one SHDR log for machine_id into Bronze in one transaction, exactly once.
+
+    The ledger keeps the digest of the mapping the file was loaded with. The same file with
+    the same mapping is skipped; with another mapping it is refused unless replace, which
+    deletes the earlier load's rows and writes the new ones in the same transaction."""
     path = Path(path)
     if not path.is_file():
         raise IngestError(f"{path}: no such file")
     started = time.perf_counter()
-    rows = read_shdr_file(path, machine_id, mapping)
+    roles = roles or default_mapping()
+    mapper = read_shdr_file(path, machine_id, roles, session_gap=session_gap)
     key = ledger_key(file_sha256(path), machine_id)
+    digest = mapping_digest(roles, session_gap)
+    name = f"{path.name} (machine {machine_id})"
+    replaced = 0
     with conn.transaction():
-        earlier = claim_ledger(conn, key, FORMAT_NAME, f"{path.name} (machine {machine_id})",
-                               None, path.stat().st_size)
+        try:
+            earlier = conn.execute(
+                f"select loaded_at, mapping_sha256 from {LEDGER_TABLE} "
+                "where content_sha256 = %s for update", (key,)).fetchone()
+        except psycopg.errors.UndefinedTable:
+            raise IngestError(f"{LEDGER_TABLE} does not exist: run `setu run-operation "
+                              f"setup_bronze` first") from None
+        except psycopg.errors.UndefinedColumn:
+            raise IngestError(f"{LEDGER_TABLE} has no mapping_sha256 column: run `setu "
+                              f"run-operation setup_bronze` to add it") from None
         if earlier is not None:
-            return ShdrResult(path, machine_id, {}, rows.unmapped_items, rows.unmapped_values,
-                              rows.parse, skipped=True, loaded_at=earlier)
+            loaded_at, earlier_digest = earlier
+            # A load recorded before mappings were is skipped as before (a scheduled re-run
+            # must not start failing); --replace reloads it with the mapping of today.
+            if not replace and earlier_digest in (digest, None):
+                return ShdrResult(path, machine_id, mapper, digest, {}, skipped=True,
+                                  loaded_at=loaded_at, mapping_known=earlier_digest is not None)
+            if not replace:
+                raise IngestError(
+                    f"{path.name}: already loaded for machine {machine_id} at "
+                    f"{loaded_at:%Y-%m-%d %H:%M:%S%z} with mapping "
+                    f"{(earlier_digest or 'unknown')[:12]}, now {digest[:12]}: preview with "
+                    f"`setu mtconnect ingest --dry-run`, then `setu mtconnect ingest --replace` "
+                    f"to swap that load's rows for the new ones")
+            replaced = delete_load(conn, machine_id, loaded_at)
+            conn.execute(f"update {LEDGER_TABLE} set loaded_at = now(), loaded_by = "
+                         "current_user, mapping_sha256 = %s, mapping_name = %s, "
+                         "replaced_count = replaced_count + 1 where content_sha256 = %s",
+                         (digest, _mapping_name(roles), key))
+        else:
+            conn.execute(
+                f"insert into {LEDGER_TABLE} (content_sha256, source_kind, source_name, "
+                "byte_count, mapping_sha256, mapping_name) values (%s, %s, %s, %s, %s, %s)",
+                (key, FORMAT_NAME, name, path.stat().st_size, digest, _mapping_name(roles)))
         counts = {}
-        for table, (columns, table_rows) in rows.tables().items():
+        for table, (columns, table_rows) in mapper.rows.tables().items():
             counts[table] = copy_rows(conn, table, columns, table_rows) if table_rows else 0
-        record_ledger_rows(conn, key, sum(counts.values()))
-    return ShdrResult(path, machine_id, counts, rows.unmapped_items, rows.unmapped_values,
-                      rows.parse, seconds=time.perf_counter() - started)
+        conn.execute(f"update {LEDGER_TABLE} set row_count = %s where content_sha256 = %s",
+                     (sum(counts.values()), key))
+    return ShdrResult(path, machine_id, mapper, digest, counts, replaced_rows=replaced,
+                      seconds=time.perf_counter() - started)
+
+
+def _mapping_name(roles: Roles) -> str:
+    return getattr(roles, "name", None) or roles.values.source
 
 
 def describe(result: ShdrResult) -> list[str]:
     name = result.path.name
     if result.skipped:
+        mapping = (f"with this mapping ({result.mapping_sha256[:12]})" if result.mapping_known
+                   else "before mappings were recorded (`setu mtconnect ingest --replace` "
+                        "reloads it with this one)")
         return [f"skipped {name}: already loaded for machine {result.machine_id} at "
-                f"{result.loaded_at:%Y-%m-%d %H:%M:%S%z}"]
+                f"{result.loaded_at:%Y-%m-%d %H:%M:%S%z} {mapping}"]
     loaded = ", ".join(f"{count:,} {table}" for table, count in result.rows.items())
-    lines = [f"loaded {name} for machine {result.machine_id}: {loaded} "
-             f"({result.seconds:.1f} s)"]
-    if result.unmapped_items:
-        items = ", ".join(f"{item} {count:,}"
-                          for item, count in result.unmapped_items.most_common())
-        lines.append(f"  unmapped data items (observations not loaded): {items}")
-    if result.unmapped_values:
-        values = ", ".join(f"{value} {count:,}"
-                           for value, count in result.unmapped_values.most_common())
-        lines.append(f"  unmapped values (not loaded): {values}")
-    parse = result.parse
-    if parse.assets or parse.commands:
-        lines.append(f"  skipped: {parse.assets:,} asset(s), {parse.commands:,} protocol "
-                     f"command line(s)")
-    if parse.bad_line_count:
-        lines.append(f"  unreadable lines: {parse.bad_line_count:,} "
-                     f"({'; '.join(parse.bad_lines)})")
+    verb = "replaced" if result.replaced_rows else "loaded"
+    lines = [f"{verb} {name} for machine {result.machine_id}: {loaded} "
+             f"({result.seconds:.1f} s, mapping {result.mapping_sha256[:12]})"]
+    if result.replaced_rows:
+        lines.append(f"  deleted the {result.replaced_rows:,} rows of the earlier load; "
+                     f"Silver and Gold built from them need `setu run --full-refresh`")
+    lines += describe_run(result.mapper)
     return lines
+
+
+def describe_run(mapper: Mapper, unit: str = "lines") -> list[str]:
+    lines = []
+    if len(mapper.sessions) > 1 or any(s.out_of_session for s in mapper.sessions):
+        lines.append(f"  {len(mapper.sessions)} sessions (baselines reset at each; OFF "
+                     f"from the end of each one's data):")
+        lines += [f"    {session.describe()}" for session in mapper.sessions]
+    lines.append("  accounting:")
+    lines += ["  " + line for line in mapper.acct.describe(unit)]
+    return lines
+
+
+def dry_run_lines(mapper: Mapper, title: str) -> list[str]:
+    """What each item seen becomes and the rows per Bronze table; nothing is written."""
+    lines = [f"dry run of {title} (nothing written); what each item becomes:"]
+    for item, count in sorted(mapper.seen_items.items()):
+        role = mapper.roles.role_of(item)
+        lines.append(f"  {item} ({count:,}) -> {role.target()} [{role.source}]")
+    counts = mapper.rows.counts()
+    lines.append("  rows it would write: " + ", ".join(f"{counts[t]:,} {t}"
+                                                       for t in BRONZE_OUTPUTS))
+    return lines + describe_run(mapper)
 
 
 # -- `setu ingest` dispatch ------------------------------------------------------------------
@@ -590,8 +1053,9 @@ def is_shdr(path: Path) -> bool:
     return path.name.lower().endswith(SHDR_SUFFIXES)
 
 
-def wants_shdr(files: Sequence[Path], format_name: str) -> bool:
+def wants_shdr(files: Iterable[Path], format_name: str) -> bool:
     """Whether `setu ingest` should read FILES as SHDR (explicitly or by their suffix)."""
+    files = list(files)
     if format_name == FORMAT_NAME:
         return True
     if format_name != "auto":
@@ -602,7 +1066,7 @@ def wants_shdr(files: Sequence[Path], format_name: str) -> bool:
     return all(shdr)
 
 
-def check_file_format(files: Sequence[Path], format_name: str) -> None:
+def check_file_format(files: Iterable[Path], format_name: str) -> None:
     """--format csv|parquet: each file's suffix must agree (the CSV/Parquet loader reads
     the format from it)."""
     if format_name in ("auto", FORMAT_NAME):
@@ -617,27 +1081,38 @@ def check_file_format(files: Sequence[Path], format_name: str) -> None:
                                    f"named as {actual}")
 
 
-def ingest_shdr_files(files: Sequence[Path], machine_id: int | None, mapping_path: Path | None,
-                      target: str | None) -> None:
-    """`setu ingest --format mtconnect-shdr`: each file in its own transaction."""
+def ingest_shdr_files(files: Iterable[Path], machine_id: int | None, mapping_path: Path | None,
+                      target: str | None, *, probe_path: Path | None = None,
+                      device: str | None = None, dry_run: bool = False, replace: bool = False,
+                      session_gap: timedelta | None = DEFAULT_SESSION_GAP) -> None:
+    """Each SHDR file in its own transaction (or, with dry_run, read and described only)."""
     from rich.console import Console
 
-    from setu.cli import ensure_database
-    from setu.profile import connect
+    from setu.mtconnect_probe import ProbeError
 
     console = Console(stderr=True)
     if machine_id is None:
         raise click.UsageError("--machine is required with --format mtconnect-shdr "
                                "(an SHDR log does not name its machine)")
     try:
-        mapping = load_mapping(mapping_path)
-    except MappingError as exc:
+        roles = build_roles(mapping_path, probe_path, device)
+    except (MappingError, ProbeError) as exc:
         raise click.UsageError(str(exc)) from None
+    if dry_run:
+        for path in files:
+            mapper = read_shdr_file(path, machine_id, roles, session_gap=session_gap)
+            for line in dry_run_lines(mapper, f"{path.name} for machine {machine_id}"):
+                click.echo(line)
+        return
+    from setu.cli import ensure_database
+    from setu.profile import connect
+
     ensure_database(target)
     with connect(target) as conn:
         for path in files:
             try:
-                result = ingest_shdr(conn, path, machine_id, mapping)
+                result = ingest_shdr(conn, path, machine_id, roles, replace=replace,
+                                     session_gap=session_gap)
             except IngestError as exc:
                 console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
                 raise SystemExit(2) from None
@@ -645,10 +1120,11 @@ def ingest_shdr_files(files: Sequence[Path], machine_id: int | None, mapping_pat
                 click.echo(line)
 
 
-def dispatch_ingest(files: Sequence[Path], format_name: str, machine_id: int | None,
+def dispatch_ingest(files: Iterable[Path], format_name: str, machine_id: int | None,
                     mapping_path: Path | None, target: str | None) -> bool:
     """`setu ingest`'s --format: loads SHDR files here (returns True), or checks the options
     of a CSV/Parquet load and returns False for the CSV/Parquet loader to go on."""
+    files = list(files)
     if wants_shdr(files, format_name):
         ingest_shdr_files(files, machine_id, mapping_path, target)
         return True

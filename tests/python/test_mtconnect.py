@@ -13,9 +13,10 @@ import psycopg
 import pytest
 from click.testing import CliRunner
 
+from setu.cli import main
 from setu.ingest import ingest
 from setu.mtconnect import (
-    ParseReport,
+    Accounting,
     default_mapping,
     load_mapping,
     map_observations,
@@ -26,6 +27,7 @@ DATABASE = "setu_test_mtconnect"
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "mtconnect"
 MILL_LOG = FIXTURES / "mill-4h.shdr"
 MACHINE = 8101
+LATHE = 8102  # tests/fixtures/mtconnect/lathe-sessions.shdr, four adapter sessions
 SITE = (8100, "Europe/Berlin")  # CET, UTC+1 in January: local midnight is 23:00 UTC
 
 
@@ -37,10 +39,13 @@ def utc(hhmmss: str) -> datetime:
 
 
 def rows_of(text: str, machine: int = 1, mapping=None):
-    report = ParseReport()
+    """The Bronze rows of SHDR text; rows.acct is the run's accounting."""
+    acct = Accounting()
     mapping = mapping or default_mapping()
-    rows = map_observations(parse_shdr(text.splitlines(), mapping, report), machine, mapping)
-    rows.parse = report
+    mapper = map_observations(parse_shdr(text.splitlines(), mapping, acct), machine, mapping,
+                              acct=acct)
+    rows = mapper.rows
+    rows.acct = acct
     return rows
 
 
@@ -114,9 +119,11 @@ def test_samples_scale_to_bronze_units_and_unknown_items_are_counted() -> None:
         ("2026-01-05T08:00:01+00:00", 1300.0, None, None, None, None),
         ("2026-01-05T08:00:01+00:00", 1400.0, None, None, None, None),
     ]
-    assert rows.unmapped_items == {"Xload": 1, "message": 1}
-    assert rows.unmapped_values == {"spindle_load_pct=abc": 1}
-    assert (rows.parse.commands, rows.parse.assets, rows.parse.bad_line_count) == (1, 1, 1)
+    assert rows.acct.unmapped == {"Xload": 1, "message": 1}
+    assert rows.acct.not_numbers == {"S1load=abc": 1}
+    # the @ASSET@ line and its two body lines; the line without a timestamp
+    assert (rows.acct.lines["protocol"], rows.acct.lines["asset"],
+            rows.acct.lines["malformed"]) == (1, 3, 1)
 
 
 def test_device_prefix_and_an_asset_that_never_ends() -> None:
@@ -127,7 +134,7 @@ def test_device_prefix_and_an_asset_that_never_ends() -> None:
     ]))
     assert [event[3] for event in rows.machine_state_events] == ["RUNNING"]
     assert [row[3] for row in rows.machine_telemetry] == [900.0]
-    assert rows.parse.bad_lines == [
+    assert rows.acct.bad_lines == [
         "line 2: asset never ends (--multiline--Q missing): the lines after it were read as "
         "the asset"]
 
@@ -144,7 +151,7 @@ def test_mapping_file_overrides_the_sections_it_names(tmp_path: Path) -> None:
     assert [event[3] for event in rows.machine_state_events] == ["RUNNING", "MAINTENANCE"]
     # Srpm1 replaces the default spindle speed names; the other columns keep theirs.
     assert [(row[3], row[5]) for row in rows.machine_telemetry] == [(1000.0, 20.0)]
-    assert rows.unmapped_items == {"S1speed": 1}
+    assert rows.acct.unmapped == {"S1speed": 1}
 
 
 # -- the fixture through `setu ingest` and dbt --------------------------------------------------
@@ -162,9 +169,10 @@ def db(cluster, dbt_run, tmp_path_factory) -> Iterator[str]:
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("insert into master.sites values (%s, 'MTC', %s) on conflict "
                          "(site_id) do update set timezone = excluded.timezone", SITE)
-            conn.execute("insert into master.machines values (%s, 'MILL-8101', %s) on conflict "
-                         "(machine_id) do update set site_id = excluded.site_id",
-                         (MACHINE, SITE[0]))
+            for machine, code in ((MACHINE, "MILL-8101"), (LATHE, "LATHE-8102")):
+                conn.execute("insert into master.machines values (%s, %s, %s) on conflict "
+                             "(machine_id) do update set site_id = excluded.site_id",
+                             (machine, code, SITE[0]))
         yield url, dbt_paths
 
 
@@ -176,6 +184,11 @@ def loaded(db, dbt_run) -> Iterator[tuple[str, str]]:
         ingest, [str(MILL_LOG), "--format", "mtconnect-shdr", "--machine", str(MACHINE)],
         env={"SETU_PG_DATABASE": DATABASE}, catch_exceptions=False)
     assert result.exit_code == 0, result.output
+    lathe = CliRunner().invoke(
+        main, ["mtconnect", "ingest", str(FIXTURES / "lathe-sessions.shdr"), "--machine",
+               str(LATHE), "--probe", str(FIXTURES / "lathe-Devices.xml")],
+        env={"SETU_PG_DATABASE": DATABASE}, catch_exceptions=False)
+    assert lathe.exit_code == 0, lathe.output
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("SETU_PG_DATABASE", DATABASE)
         assert dbt_run(["--quiet", "run", *dbt_paths]) == 0
@@ -238,8 +251,9 @@ def test_log_becomes_state_events_cycles_telemetry_and_alarms(conn, loaded) -> N
     output = loaded[1]
     assert ("loaded mill-4h.shdr for machine 8101: 14 machine_state_events, 25 machine_cycles, "
             "441 machine_telemetry, 4 alarms") in output
-    assert "unmapped data items (observations not loaded): Xload 481, Xact 481" in output
-    assert "1 asset(s)" in output
+    assert "skipped, unmapped item: 964 (Xload 481, Xact 481, line 1, message 1)" in output
+    # 542 lines: 7 `*` lines, the asset's 8 lines (its @ASSET@ line, 6 of XML, the end marker)
+    assert "542 lines = 527 data + 7 protocol + 8 asset" in output
 
     events = conn.execute("select time, state, program_name from bronze.machine_state_events "
                           "where machine_id = %s order by time", (MACHINE,)).fetchall()
@@ -315,3 +329,25 @@ def test_format_options_are_checked(tmp_path: Path) -> None:
                                      str(bad_mapping)])
     assert refused.exit_code == 2
     assert "axis_load_pct is not a Bronze telemetry column" in refused.output
+
+
+def test_lathe_sessions_in_silver_and_gold(conn) -> None:
+    """The four-session lathe recording through dbt. By hand from the state events of
+    test_mtconnect_sessions.test_lathe_state_events_by_hand, ordered by time: IDLE 300 + 1500
+    + 60 + 780 + 120 s, RUNNING 1800 + 960 + 600 + 1200 + 1200, ALARM 480, OFF 3600 + 1800 +
+    600 (the gaps between sessions); the 10:10 IDLE stays open. Utilization 5760 / 9000."""
+    gold = conn.execute(
+        "select off_seconds, idle_seconds, running_seconds, alarm_seconds, utilization_pct "
+        "from gold.machine_utilization_daily where machine_id = %s", (LATHE,)).fetchall()
+    assert [tuple(float(v) for v in row) for row in gold] == [(6000, 2760, 5760, 480, 64.0)]
+    cycles = conn.execute(
+        "select parts_delta, load_unload_seconds from silver.fct_machine_cycles "
+        "where machine_id = %s order by cycle_start", (LATHE,)).fetchall()
+    # counters 11 12 13 | 16 17 | 21 22 23 | 24 25 by start: no phantom cycle, no negative
+    # gap, every part counted (25 - 10 = 15 parts in 10 cycles, 11 for the first)
+    assert [delta for delta, _ in cycles][1:] == [1, 1, 3, 1, 4, 1, 1, 1, 1]
+    gaps = [gap for _, gap in cycles][1:]
+    assert all(gap is not None and gap >= 0 for gap in gaps)
+    assert conn.execute("select count(*) from silver.quarantine where bronze_id in (select id "
+                        "from bronze.machine_cycles where machine_id = %s)",
+                        (LATHE,)).fetchone()[0] == 0
