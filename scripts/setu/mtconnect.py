@@ -963,11 +963,10 @@ def ingest_shdr(conn: psycopg.Connection, path: Path | str, machine_id: int,
                 f"select loaded_at, mapping_sha256 from {LEDGER_TABLE} "
                 "where content_sha256 = %s for update", (key,)).fetchone()
         except psycopg.errors.UndefinedTable:
-            raise IngestError(f"{LEDGER_TABLE} does not exist: run `setu run-operation "
-                              f"setup_bronze` first") from None
+            raise IngestError(f"{LEDGER_TABLE} does not exist: run `setu bronze` first") from None
         except psycopg.errors.UndefinedColumn:
-            raise IngestError(f"{LEDGER_TABLE} has no mapping_sha256 column: run `setu "
-                              f"run-operation setup_bronze` to add it") from None
+            raise IngestError(f"{LEDGER_TABLE} has no mapping_sha256 column: run `setu bronze` "
+                              "to add it") from None
         if earlier is not None:
             loaded_at, earlier_digest = earlier
             # A load recorded before mappings were is skipped as before (a scheduled re-run

@@ -159,8 +159,7 @@ def read_cursor(conn: psycopg.Connection, url: str, device: str) -> Cursor:
             f"lost_sequences from {CURSOR_TABLE} where agent_url = %s and device = %s",
             (url, device)).fetchone()
     except psycopg.errors.UndefinedTable:
-        raise AgentError(f"{CURSOR_TABLE} does not exist: run `setu run-operation "
-                         f"setup_bronze` first") from None
+        raise AgentError(f"{CURSOR_TABLE} does not exist: run `setu bronze` first") from None
     return Cursor(*row) if row else Cursor()
 
 

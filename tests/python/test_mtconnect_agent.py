@@ -41,7 +41,7 @@ def db(cluster, dbt_run, tmp_path_factory) -> Iterator[str]:
     scratch = tmp_path_factory.mktemp("dbt")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("SETU_PG_DATABASE", DATABASE)
-        assert dbt_run(["--quiet", "run-operation", "setup_bronze", "--target-path",
+        assert dbt_run(["--quiet", "run-operation", "setup_warehouse", "--target-path",
                         str(scratch / "target"), "--log-path", str(scratch / "logs")]) == 0
         yield url
 
