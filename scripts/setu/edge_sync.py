@@ -36,7 +36,7 @@ import click
 import psycopg
 from psycopg import sql
 
-from setu.ingest import copy_rows
+from setu.ingest import BRONZE_TABLES, copy_rows
 
 LEDGER_TABLE = ("_ingest", "edge_sync_ledger")
 UNMAPPED_TABLE = ("_ingest", "edge_unmapped")
@@ -874,8 +874,12 @@ def write_batch(conn: psycopg.Connection, table: EdgeTable, source_table: str,
     if bronze_rows:
         assert table.bronze_table is not None
         columns = ("time", "gateway_id", "machine_id", *BRONZE_COLUMNS[table.bronze_table])
-        copy_rows(conn, table.bronze_table, columns,
-                  ([row.get(column) for column in columns] for row in bronze_rows))
+        values = [[row.get(column) for column in columns] for row in bronze_rows]
+        if table.bronze_table in BRONZE_TABLES:
+            copy_rows(conn, table.bronze_table, columns, values)
+        else:
+            # A contract v2 table the ingest catalog may not list yet: plain COPY.
+            copy_plain(conn, ("bronze", table.bronze_table), columns, values)
     copy_plain(
         conn, UNMAPPED_TABLE,
         ("gateway_id", "source_table", "source_rowid", "source_updated_ts", "source_column",
