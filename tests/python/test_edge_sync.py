@@ -137,10 +137,11 @@ def conn(db: str) -> Iterator[psycopg.Connection]:
         yield connection
 
 
-def sync(path: Path, gateway: str, *extra: str) -> Outcome:
+def sync(path: Path, gateway: str, *extra: str, numeric_iotids: bool = True) -> Outcome:
+    flag = ["--iotid-is-machine-id"] if numeric_iotids else []
     result = CliRunner().invoke(
-        sync_edge, [str(path), "--gateway", gateway, "--timezone", GATEWAY_ZONE,
-                    "--iotid-is-machine-id", *extra],
+        sync_edge, [str(path), "--gateway", gateway, "--timezone", GATEWAY_ZONE, *flag,
+                    *extra],
         env={"SETU_PG_DATABASE": DATABASE}, catch_exceptions=False)
     return Outcome(result.exit_code, result.output)
 
@@ -435,3 +436,108 @@ def test_unknown_status_loads_as_sent_and_status_option_maps_codes(
     assert unsynced(path) == 0
     bad = sync(path, "gw-codes", "--status", "1=SPINNING")
     assert bad.exit_code == 2 and "--status" in bad.output
+
+
+# -- issue 13: the template's meaning, on small files a machine code names (no flag) --------
+
+NINE_TABLE_DDL = """
+create table MachineWiseCycleDetails_MVP (IOTID text, CycleStart text, CycleEnd text,
+    ProgramNo text, StdLoadUnload integer, DownThreshold integer, StdCycleTime integer,
+    UpdatedTS text, SyncedStatus integer default 0);
+create table MachineWiseAlarmDetails_MVP (IOTID text, AlarmNo integer, AlarmDesc text,
+    AlarmTS text, UpdatedTS text, SyncedStatus integer default 0);
+create table MachineWiseFocasDetails_MVP (IOTID text, Date text, ShiftID text,
+    PartCount integer, RejCount integer, POT integer, OT integer, CT integer, OperatorID text,
+    UpdatedTS text, SyncedStatus integer default 0);
+create table MachineWiseEnergyDetails_MVP (IOTID text, Category text, ServoEnergy real,
+    SpindleEnergy real, CO2 real, TotalEnergy real, UpdatedTS text,
+    SyncedStatus integer default 0);
+create table MachineRunningStatus_MVP (IOTID text, RunningProgramNo text, Status text,
+    OperatorID text, Target integer, UpdatedTS text, SyncedStatus integer default 0);
+"""
+
+
+def small_file(path: Path, script: str = "") -> Path:
+    db = sqlite3.connect(path)
+    db.executescript(NINE_TABLE_DDL + script)
+    db.commit()
+    db.close()
+    return path
+
+
+def test_energy_is_the_consumed_meter_only(conn: psycopg.Connection, tmp_path: Path) -> None:
+    path = small_file(tmp_path / "gw-energy.db", """
+        insert into MachineWiseEnergyDetails_MVP values
+            ('VMC-8004', 'CONSP', 0.4, 0.9, 1.1, 1.34, '2026-01-07 10:00:00', 0),
+            ('VMC-8004', 'REGEN', -0.1, -0.2, 0, -0.31, '2026-01-07 10:00:00', 0),
+            ('VMC-8004', 'NET', 0.3, 0.7, 0.9, 1.03, '2026-01-07 10:00:00', 0);
+    """)
+    outcome = sync(path, "gw-energy", numeric_iotids=False)
+    assert outcome.exit_code == 0, outcome.output
+    assert conn.execute("select energy_kwh from bronze.machine_telemetry "
+                        "where gateway_id = 'gw-energy'").fetchall() == [(1.34,)]
+    assert "Category=NET: 1 (not_consumed_energy)" in outcome.output
+    assert "Category=REGEN: 1 (not_consumed_energy)" in outcome.output
+
+
+def test_interrupted_cycle_is_one_cycle_and_rejects_mark_scrap(
+        conn: psycopg.Connection, tmp_path: Path) -> None:
+    conn.execute("insert into master.shifts values (%s, 1, 'A', '06:00', '18:00'), "
+                 "(%s, 2, 'B', '18:00', '06:00') on conflict do nothing", (SITE_ID, SITE_ID))
+    # Three parts: the second cut by alarm 300 at 10:05:10 and finished after the reset; the
+    # operator books one reject (RejCount 1) after the first part.
+    path = small_file(tmp_path / "gw-parts.db", """
+        insert into MachineWiseCycleDetails_MVP values
+            ('VMC-8004', '2026-01-07 10:00:00', '2026-01-07 10:03:20', 'O7', 30, 120, 200,
+             '2026-01-07 10:03:20', 0),
+            ('VMC-8004', '2026-01-07 10:03:50', '2026-01-07 10:05:10', 'O7', 30, 120, 200,
+             '2026-01-07 10:05:10', 0),
+            ('VMC-8004', '2026-01-07 10:08:00', '2026-01-07 10:10:00', 'O7', 30, 120, 200,
+             '2026-01-07 10:10:00', 0),
+            ('VMC-8004', '2026-01-07 10:10:30', '2026-01-07 10:13:50', 'O7', 30, 120, 200,
+             '2026-01-07 10:13:50', 0);
+        insert into MachineWiseAlarmDetails_MVP values
+            ('VMC-8004', 300, 'Tool breakage detected', '2026-01-07 10:05:10',
+             '2026-01-07 10:05:10', 0);
+        insert into MachineWiseFocasDetails_MVP values
+            ('VMC-8004', '2026-01-07', '1', 3, 1, 900, 800, 600, 'OP1', '2026-01-07 10:13:50', 0);
+    """)
+    outcome = sync(path, "gw-parts", numeric_iotids=False)
+    assert outcome.exit_code == 0, outcome.output
+    cycles = conn.execute("select cycle_start, time, result from bronze.machine_cycles "
+                          "where gateway_id = 'gw-parts' order by time").fetchall()
+    assert [(start, end) for start, end, _ in cycles] == [
+        (local_utc("2026-01-07 10:00:00"), local_utc("2026-01-07 10:03:20")),
+        (local_utc("2026-01-07 10:03:50"), local_utc("2026-01-07 10:10:00")),
+        (local_utc("2026-01-07 10:10:30"), local_utc("2026-01-07 10:13:50"))]
+    assert Counter(result for _, _, result in cycles) == Counter(GOOD=2, SCRAP=1)
+
+
+def test_status_rewritten_in_the_same_second_is_a_new_event(
+        conn: psycopg.Connection, tmp_path: Path) -> None:
+    path = small_file(tmp_path / "gw-rewrite.db", """
+        insert into MachineRunningStatus_MVP values
+            ('VMC-8004', 'O7', 'Idle', 'OP1', 1, '2026-01-07 11:00:00', 0);
+    """)
+    assert sync(path, "gw-rewrite", numeric_iotids=False).exit_code == 0
+    with sqlite3.connect(path) as db:
+        db.execute("update MachineRunningStatus_MVP set Status = 'Running', SyncedStatus = 0")
+    outcome = sync(path, "gw-rewrite", numeric_iotids=False)
+    assert "1 new row(s)" in outcome.output, outcome.output
+    assert conn.execute("select state from bronze.machine_state_events "
+                        "where gateway_id = 'gw-rewrite' order by id").fetchall() == \
+        [("IDLE",), ("RUNNING",)]
+    # the same content again (flags reset) is a replay, not an event
+    with sqlite3.connect(path) as db:
+        db.execute("update MachineRunningStatus_MVP set SyncedStatus = 0")
+    assert "0 new row(s)" in sync(path, "gw-rewrite", numeric_iotids=False).output
+
+
+def test_stopped_is_a_stoppage_not_idle(conn: psycopg.Connection, tmp_path: Path) -> None:
+    path = small_file(tmp_path / "gw-stopped.db", """
+        insert into MachineRunningStatus_MVP values
+            ('VMC-8004', 'O7', 'Stopped', 'OP1', 1, '2026-01-07 12:00:00', 0);
+    """)
+    assert sync(path, "gw-stopped", numeric_iotids=False).exit_code == 0
+    assert conn.execute("select state from bronze.machine_state_events "
+                        "where gateway_id = 'gw-stopped'").fetchall() == [("MAINTENANCE",)]
