@@ -69,6 +69,7 @@
         rej_count bigint not null default 0,
         cycles bigint not null default 0,
         scrap_marked bigint not null default 0,
+        reported boolean not null default false,
         updated_at timestamptz not null default now(),
         primary key (gateway_id, machine_id, shift_date, shift_id)
     );

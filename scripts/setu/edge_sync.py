@@ -203,6 +203,7 @@ class ShiftCounter:
     rej_count: int = 0
     cycles: int = 0  # contract cycles loaded for the shift
     scrap_marked: int = 0  # of those, marked SCRAP for a reject
+    reported: bool = False  # a FOCAS row of the shift was seen (the counters are real)
 
 
 @dataclass
@@ -511,6 +512,7 @@ def map_row(table: EdgeTable, source: SourceRow, key: tuple[int, str], context: 
         counter = context.shift_counters.setdefault(
             (machine_id, values["shift_date"], values["shift_id"]), ShiftCounter())
         counter.part_count, counter.rej_count = values["part_count"], values["rej_count"]
+        counter.reported = True
         return MappedRow(rowid, updated_ts, machine_id, when, None, unmapped,
                          SHIFT_COUNTERS_DESTINATION)
     if table.bronze_table == "machine_cycles":
@@ -631,6 +633,8 @@ class SyncReport:
     abandoned_cycles: int = 0  # interrupted cycles that never resumed
     open_cycles: int = 0  # interrupted cycles waiting for their end after this sync
     rejects_unmarked: int = 0  # RejCount not yet carried by a SCRAP cycle (all shifts)
+    shifts_agreeing: int = 0  # shifts whose cycles loaded equal the controller's PartCount
+    shifts_differing: int = 0
 
     @property
     def new_rows(self) -> int:
@@ -798,7 +802,7 @@ def load_shift_counters(conn: psycopg.Connection, gateway_id: str
                         ) -> dict[tuple[int, str, str], ShiftCounter]:
     rows = conn.execute(
         sql.SQL("select machine_id, shift_date, shift_id, part_count, rej_count, cycles, "
-                "scrap_marked from {} where gateway_id = %s"
+                "scrap_marked, reported from {} where gateway_id = %s"
                 ).format(sql.Identifier(*SHIFT_COUNTERS_TABLE)),
         (gateway_id,),
     ).fetchall()
@@ -811,13 +815,15 @@ def save_shift_counters(conn: psycopg.Connection, gateway_id: str,
     with conn.cursor() as cursor:
         cursor.executemany(
             sql.SQL("insert into {} (gateway_id, machine_id, shift_date, shift_id, part_count, "
-                    "rej_count, cycles, scrap_marked) values (%s, %s, %s, %s, %s, %s, %s, %s) "
+                    "rej_count, cycles, scrap_marked, reported) "
+                    "values (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
                     "on conflict (gateway_id, machine_id, shift_date, shift_id) do update set "
                     "part_count = excluded.part_count, rej_count = excluded.rej_count, "
                     "cycles = excluded.cycles, scrap_marked = excluded.scrap_marked, "
-                    "updated_at = now()").format(sql.Identifier(*SHIFT_COUNTERS_TABLE)),
+                    "reported = excluded.reported, updated_at = now()"
+                    ).format(sql.Identifier(*SHIFT_COUNTERS_TABLE)),
             [(gateway_id, *key, counter.part_count, counter.rej_count, counter.cycles,
-              counter.scrap_marked) for key, counter in counters.items()],
+              counter.scrap_marked, counter.reported) for key, counter in counters.items()],
         )
 
 
@@ -1029,11 +1035,15 @@ def sync_gateway(conn: psycopg.Connection, path: Path | str, gateway_id: str, *,
                 f"or SyncedStatus not in (1, '1')), 0) from {quote_sqlite(source_table)}"
             ).fetchone()
             report.unused_tables[name] = (total, unsynced)
-        report.open_cycles, report.rejects_unmarked = conn.execute(
-            sql.SQL("select (select count(*) from {} where gateway_id = %s), "
-                    "(select coalesce(sum(greatest(rej_count - scrap_marked, 0)), 0) "
-                    "from {} where gateway_id = %s)").format(
-                sql.Identifier(*OPEN_CYCLES_TABLE), sql.Identifier(*SHIFT_COUNTERS_TABLE)),
+        (report.open_cycles, report.rejects_unmarked, report.shifts_agreeing,
+         report.shifts_differing) = conn.execute(
+            sql.SQL("select (select count(*) from {open} where gateway_id = %s), "
+                    "coalesce(sum(greatest(rej_count - scrap_marked, 0)), 0), "
+                    "count(*) filter (where reported and cycles = part_count), "
+                    "count(*) filter (where reported and cycles <> part_count) "
+                    "from {counters} where gateway_id = %s").format(
+                open=sql.Identifier(*OPEN_CYCLES_TABLE),
+                counters=sql.Identifier(*SHIFT_COUNTERS_TABLE)),
             (gateway_id, gateway_id)).fetchone()
         conn.commit()
     finally:
@@ -1136,6 +1146,10 @@ def format_report(report: SyncReport, path: Path) -> list[str]:
         lines.append(f"  interrupted cycles: {report.merged_fragments:,} first part(s) joined "
                      f"to their end; {report.abandoned_cycles:,} never resumed (no part); "
                      f"{report.open_cycles:,} waiting for their end")
+    if report.shifts_agreeing or report.shifts_differing:
+        lines.append(f"  controller PartCount per machine and shift: {report.shifts_agreeing:,} "
+                     f"equal the cycles loaded, {report.shifts_differing:,} differ "
+                     f"(_ingest.edge_shift_counters)")
     if report.rejects_unmarked:
         lines.append(f"  rejects (RejCount) waiting for a cycle of their shift to mark SCRAP: "
                      f"{report.rejects_unmarked:,}")
