@@ -18,7 +18,8 @@
       (MachineWiseFocasDetails_MVP PartCount, RejCount, latest version), with the cycles
       loaded and the rejects already marked on a cycle as SCRAP for that shift.
     - edge_open_cycles: a cycle interrupted by an alarm (its first row) waiting for the row
-      that finishes it; the two become one Bronze cycle.
+      that finishes it; the two become one Bronze cycle. One row per machine; fragments = 0
+      once nothing is held (rows are updated, never deleted: the ingest role cannot).
     - master.gateway_machines: master data, (gateway, IOTID) -> machine_id; gateways number
       their machines 1..N, so an IOTID alone names no machine. -#}
 {% macro create_edge_ledger() %}

@@ -240,6 +240,7 @@ class MappingContext:
     machine_shifts: dict[int, SiteShifts] = field(default_factory=dict)
     shift_counters: dict[tuple[int, str, str], ShiftCounter] = field(default_factory=dict)
     open_cycles: dict[int, OpenCycle] = field(default_factory=dict)
+    closed_cycles: set[int] = field(default_factory=set)  # machines whose held cycle ended
     alarm_times: dict[str, list[datetime]] = field(default_factory=dict)  # IOTID -> AlarmTS
     abandoned: list[tuple[int, OpenCycle]] = field(default_factory=list)
     merged_fragments: int = 0
@@ -564,6 +565,7 @@ def stitch_cycle(source: SourceRow, key: tuple[int, str], machine_id: int, when:
         # The interrupted program never resumed: that cycle made no part.
         context.abandoned.append((machine_id, held))
         del context.open_cycles[machine_id]
+        context.closed_cycles.add(machine_id)
         held = None
     if ended_by_alarm(source, when, context):
         if held is not None:
@@ -576,6 +578,7 @@ def stitch_cycle(source: SourceRow, key: tuple[int, str], machine_id: int, when:
         values["cycle_start"] = held.cycle_start or values["cycle_start"]
         context.merged_fragments += held.fragments
         del context.open_cycles[machine_id]
+        context.closed_cycles.add(machine_id)
     return True
 
 
@@ -830,7 +833,7 @@ def save_shift_counters(conn: psycopg.Connection, gateway_id: str,
 def load_open_cycles(conn: psycopg.Connection, gateway_id: str) -> dict[int, OpenCycle]:
     rows = conn.execute(
         sql.SQL("select machine_id, cycle_start, program_name, fragments, source_rowid, "
-                "source_updated_ts from {} where gateway_id = %s"
+                "source_updated_ts from {} where gateway_id = %s and fragments > 0"
                 ).format(sql.Identifier(*OPEN_CYCLES_TABLE)),
         (gateway_id,),
     ).fetchall()
@@ -839,14 +842,25 @@ def load_open_cycles(conn: psycopg.Connection, gateway_id: str) -> dict[int, Ope
 
 def save_open_cycles(conn: psycopg.Connection, context: MappingContext, source_table: str
                      ) -> None:
-    conn.execute(sql.SQL("delete from {} where gateway_id = %s"
-                         ).format(sql.Identifier(*OPEN_CYCLES_TABLE)), (context.gateway_id,))
-    copy_plain(conn, OPEN_CYCLES_TABLE,
-               ("gateway_id", "machine_id", "cycle_start", "program_name", "fragments",
-                "source_rowid", "source_updated_ts"),
-               [(context.gateway_id, machine, held.cycle_start, held.program_name,
-                 held.fragments, held.rowid, held.updated_ts)
-                for machine, held in context.open_cycles.items()])
+    # A closed hold is kept as fragments = 0, not deleted: the ingest role may insert and
+    # update in _ingest, never delete.
+    with conn.cursor() as cursor:
+        cursor.execute(
+            sql.SQL("update {} set fragments = 0, updated_at = now() where gateway_id = %s "
+                    "and machine_id = any(%s)").format(sql.Identifier(*OPEN_CYCLES_TABLE)),
+            (context.gateway_id, sorted(context.closed_cycles - set(context.open_cycles))))
+        cursor.executemany(
+            sql.SQL("insert into {} (gateway_id, machine_id, cycle_start, program_name, "
+                    "fragments, source_rowid, source_updated_ts) "
+                    "values (%s, %s, %s, %s, %s, %s, %s) "
+                    "on conflict (gateway_id, machine_id) do update set "
+                    "cycle_start = excluded.cycle_start, program_name = excluded.program_name, "
+                    "fragments = excluded.fragments, source_rowid = excluded.source_rowid, "
+                    "source_updated_ts = excluded.source_updated_ts, updated_at = now()"
+                    ).format(sql.Identifier(*OPEN_CYCLES_TABLE)),
+            [(context.gateway_id, machine, held.cycle_start, held.program_name,
+              held.fragments, held.rowid, held.updated_ts)
+             for machine, held in context.open_cycles.items()])
     # An interrupted cycle that never resumed made no part: its first row is kept as an
     # unmapped record, so the row still ends somewhere visible.
     with conn.cursor() as cursor:
@@ -1037,7 +1051,8 @@ def sync_gateway(conn: psycopg.Connection, path: Path | str, gateway_id: str, *,
             report.unused_tables[name] = (total, unsynced)
         (report.open_cycles, report.rejects_unmarked, report.shifts_agreeing,
          report.shifts_differing) = conn.execute(
-            sql.SQL("select (select count(*) from {open} where gateway_id = %s), "
+            sql.SQL("select (select count(*) from {open} where gateway_id = %s "
+                    "and fragments > 0), "
                     "coalesce(sum(greatest(rej_count - scrap_marked, 0)), 0), "
                     "count(*) filter (where reported and cycles = part_count), "
                     "count(*) filter (where reported and cycles <> part_count) "
@@ -1080,6 +1095,7 @@ def sync_table(conn: psycopg.Connection, gateway: sqlite3.Connection, table: Edg
                 context.part_counters = load_part_counters(conn, context.gateway_id)
                 context.open_cycles = load_open_cycles(conn, context.gateway_id)
                 context.abandoned = []
+                context.closed_cycles = set()
                 context.merged_fragments = 0
             if counters:
                 context.shift_counters = load_shift_counters(conn, context.gateway_id)

@@ -541,3 +541,32 @@ def test_stopped_is_a_stoppage_not_idle(conn: psycopg.Connection, tmp_path: Path
     assert sync(path, "gw-stopped", numeric_iotids=False).exit_code == 0
     assert conn.execute("select state from bronze.machine_state_events "
                         "where gateway_id = 'gw-stopped'").fetchall() == [("MAINTENANCE",)]
+
+
+def test_interrupted_cycle_that_never_resumes_made_no_part(
+        conn: psycopg.Connection, tmp_path: Path) -> None:
+    path = small_file(tmp_path / "gw-abandon.db", """
+        insert into MachineWiseCycleDetails_MVP values
+            ('VMC-8004', '2026-01-08 10:00:00', '2026-01-08 10:01:40', 'O7', 30, 120, 200,
+             '2026-01-08 10:01:40', 0);
+        insert into MachineWiseAlarmDetails_MVP values
+            ('VMC-8004', 101, 'Servo alarm - X axis', '2026-01-08 10:01:42',
+             '2026-01-08 10:01:42', 0);
+    """)
+    first = sync(path, "gw-abandon", numeric_iotids=False)
+    assert "0 never resumed (no part); 1 waiting for their end" in first.output, first.output
+    assert conn.execute("select count(*) from bronze.machine_cycles "
+                        "where gateway_id = 'gw-abandon'").fetchone()[0] == 0
+    # the operator aborts O7 and runs O8: the held cycle made no part
+    with sqlite3.connect(path) as db:
+        db.execute("insert into MachineWiseCycleDetails_MVP values ('VMC-8004', "
+                   "'2026-01-08 10:20:00', '2026-01-08 10:23:00', 'O8', 30, 120, 180, "
+                   "'2026-01-08 10:23:00', 0)")
+    second = sync(path, "gw-abandon", numeric_iotids=False)
+    assert "1 never resumed (no part); 0 waiting for their end" in second.output, second.output
+    assert conn.execute("select cycle_start, program_name from bronze.machine_cycles "
+                        "where gateway_id = 'gw-abandon'").fetchall() == [
+        (local_utc("2026-01-08 10:20:00"), "O8")]
+    assert conn.execute("select source_rowid, value from _ingest.edge_unmapped "
+                        "where gateway_id = 'gw-abandon' "
+                        "and reason = 'interrupted_cycle_not_resumed'").fetchall() == [(1, "O7")]
