@@ -1180,7 +1180,7 @@ def format_report(report: SyncReport, path: Path) -> list[str]:
         for (table, column, reason), count in sorted(report.unmapped_values.items()):
             lines.append(f"    {table}.{column}: {count:,} ({reason})")
     if report.already_loaded:
-        lines.append(f"  already loaded by an interrupted sync, marked synced now: "
+        lines.append(f"  already loaded (replayed rows), marked synced now: "
                      f"{report.already_loaded:,}")
     for table, (total, unsynced) in report.unused_tables.items():
         lines.append(f"  not used: {table}: {total:,} row(s), {unsynced:,} unsynced, left as "

@@ -252,7 +252,7 @@ def test_point_2_every_table_synced_or_named_as_not_used(synced: Synced,
         output = synced.reset_output[gateway]
         assert " 0 new row(s)" in output
         used_rows = sum(len(final_rows(path, table)) for table in USED_TABLES)
-        assert f"already loaded by an interrupted sync, marked synced now: {used_rows:,}" \
+        assert f"already loaded (replayed rows), marked synced now: {used_rows:,}" \
             in output
         assert output.count("MachineWiseProgramDetails_MVP") == 1
         assert (f"not used: MachineWiseProgramDetails_MVP: {program_rows:,} row(s), "

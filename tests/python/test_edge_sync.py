@@ -361,7 +361,7 @@ def test_kill_after_commit_before_sqlite_update_loads_nothing_twice(
     outcome = sync(path, "gw-kill", "--batch-rows", "25")
     assert outcome.exit_code == 0, outcome.output
     # Rowid 1's first version was in the crashed batch; its rewrite is a new row.
-    assert "already loaded by an interrupted sync, marked synced now: 24" in outcome.output
+    assert "already loaded (replayed rows), marked synced now: 24" in outcome.output
     assert f"{total - 24 + 1:,} new row(s)" in outcome.output
     ledger = ledger_keys(conn, "gw-kill")
     assert (1, "2026-01-05 06:00:00") in ledger["MachineRunningStatus_MVP"]
@@ -402,7 +402,7 @@ def test_kill_in_the_cycles_reconciles_row_for_row(conn: psycopg.Connection, tmp
     assert unsynced(path) == sum(map(len, edge_keys(path).values())) - 25
     resumed = sync(path, "gw-crash2", "--batch-rows", "40")
     assert resumed.exit_code == 0, resumed.output
-    assert "already loaded by an interrupted sync, marked synced now: 40" in resumed.output
+    assert "already loaded (replayed rows), marked synced now: 40" in resumed.output
     reconcile(conn, path, "gw-crash2")
     cycles_per_machine = len(range(4, 60, 4))
     assert all(counts == list(range(1, cycles_per_machine + 1))
