@@ -21,7 +21,9 @@
       that finishes it; the two become one Bronze cycle. One row per machine; fragments = 0
       once nothing is held (rows are updated, never deleted: the ingest role cannot).
     - master.gateway_machines: master data, (gateway, IOTID) -> machine_id; gateways number
-      their machines 1..N, so an IOTID alone names no machine. -#}
+      their machines 1..N, so an IOTID alone names no machine.
+    - master.gateway_statuses: master data, what a gateway's Status values mean as contract
+      states, where its template differs from the built-in meanings. -#}
 {% macro create_edge_ledger() %}
     create schema if not exists _ingest;
     create table if not exists _ingest.edge_sync_ledger (
@@ -90,5 +92,13 @@
         iotid text not null,
         machine_id bigint not null,
         primary key (gateway_id, iotid)
+    );
+    create table if not exists master.gateway_statuses (
+        gateway_id text not null,
+        status text not null,
+        state text not null check (
+            upper(state) in ('OFF', 'IDLE', 'RUNNING', 'SETUP', 'ALARM', 'MAINTENANCE')
+        ),
+        primary key (gateway_id, status)
     );
 {% endmacro %}

@@ -925,6 +925,13 @@ def machine_codes(conn: psycopg.Connection) -> dict[str, int]:
     ).fetchall())
 
 
+def load_gateway_statuses(conn: psycopg.Connection, gateway_id: str) -> dict[str, str]:
+    """This gateway's Status meanings kept as master data (master.gateway_statuses)."""
+    return {normalized_key(status): state.upper() for status, state in conn.execute(
+        "select status, state from master.gateway_statuses where gateway_id = %s",
+        (gateway_id,)).fetchall()}
+
+
 def load_identity(conn: psycopg.Connection, context: MappingContext) -> None:
     context.machine_ids_by_code = machine_codes(conn)
     context.mapped_iotids = dict(conn.execute(
@@ -1017,7 +1024,9 @@ def sync_gateway(conn: psycopg.Connection, path: Path | str, gateway_id: str, *,
                                     f"a table of the SETU edge template")
         context = MappingContext(
             gateway_id=gateway_id, zone=zone, machine_ids_by_code={},
-            statuses={normalized_key(k): v for k, v in (statuses or {}).items()},
+            # --status of this run over master.gateway_statuses over the built-in meanings
+            statuses={**load_gateway_statuses(conn, gateway_id),
+                      **{normalized_key(k): v for k, v in (statuses or {}).items()}},
             parameters={normalized_key(k): v for k, v in (parameters or {}).items()},
             alarm_severity=alarm_severity, part_counters={},
             iotid_is_machine_id=iotid_is_machine_id,
@@ -1200,7 +1209,8 @@ def format_report(report: SyncReport, path: Path) -> list[str]:
               help="IANA zone of the gateway's clock, for timestamps written without offset.")
 @click.option("--status", "status_pairs", multiple=True, metavar="VALUE=STATE",
               help="This gateway's Status spelling, e.g. --status 1=RUNNING or "
-                   "--status Stopped=ALARM (repeatable; overrides the built-in meaning).")
+                   "--status Stopped=ALARM (repeatable; overrides master.gateway_statuses "
+                   "and the built-in meaning).")
 @click.option("--parameter", "parameter_pairs", multiple=True, metavar="ID=COLUMN",
               help="Extra ParameterID mapping, e.g. --parameter P12=coolant_temp_c "
                    "(repeatable).")

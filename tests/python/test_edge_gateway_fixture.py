@@ -350,21 +350,26 @@ def test_point_5_stopped_is_a_stoppage_configurable_per_gateway(
         assert gold[machine][2] == pytest.approx(seconds["MAINTENANCE"])
         total = sum(seconds.values())
         assert gold[machine][3] == pytest.approx(100 * seconds["RUNNING"] / total)
-    # another gateway whose Stopped means an alarm stop: --status for that gateway only
-    path = tmp_path / "line-9.db"
-    db = sqlite3.connect(path)
-    db.executescript(template.TEMPLATE_DDL)
-    db.executemany("insert into MachineRunningStatus_MVP values (1, 'O9', ?, 'OP1', 1, ?, 0)",
-                   [("Stopped", "2026-01-06 08:00:00"), ("Running", "2026-01-06 08:05:00")])
-    db.commit()
-    db.close()
+    # gateways whose Stopped means an alarm stop: master data for line-9, --status for
+    # line-8's run; line-1 and line-2 keep the template's meaning (above)
     with psycopg.connect(synced.url, autocommit=True) as admin:
-        admin.execute("insert into master.gateway_machines values ('line-9', '1', 9101) "
-                      "on conflict do nothing")
-    cli_sync(path, "line-9", "--status", "Stopped=ALARM")
-    assert conn.execute("select state from bronze.machine_state_events "
-                        "where gateway_id = 'line-9' order by time").fetchall() == \
-        [("ALARM",), ("RUNNING",)]
+        admin.execute("insert into master.gateway_machines values ('line-9', '1', 9101), "
+                      "('line-8', '1', 9102) on conflict do nothing")
+        admin.execute("insert into master.gateway_statuses values ('line-9', 'Stopped', "
+                      "'ALARM') on conflict do nothing")
+    for gateway, extra in (("line-9", ()), ("line-8", ("--status", "Stopped=ALARM"))):
+        path = tmp_path / f"{gateway}.db"
+        db = sqlite3.connect(path)
+        db.executescript(template.TEMPLATE_DDL)
+        db.executemany("insert into MachineRunningStatus_MVP values (1, 'O9', ?, 'OP1', 1, ?, "
+                       "0)", [("Stopped", "2026-01-06 08:00:00"),
+                              ("Running", "2026-01-06 08:05:00")])
+        db.commit()
+        db.close()
+        cli_sync(path, gateway, *extra)
+        assert conn.execute("select state from bronze.machine_state_events "
+                            "where gateway_id = %s order by time", (gateway,)).fetchall() == \
+            [("ALARM",), ("RUNNING",)], gateway
 
 
 def test_point_6_colliding_iotids_stay_apart(synced: Synced, conn: psycopg.Connection) -> None:

@@ -502,15 +502,22 @@ def test_interrupted_cycle_is_one_cycle_and_rejects_mark_scrap(
         insert into MachineWiseFocasDetails_MVP values
             ('VMC-8004', '2026-01-07', '1', 3, 1, 900, 800, 600, 'OP1', '2026-01-07 10:13:50', 0);
     """)
-    outcome = sync(path, "gw-parts", numeric_iotids=False)
-    assert outcome.exit_code == 0, outcome.output
-    cycles = conn.execute("select cycle_start, time, result from bronze.machine_cycles "
-                          "where gateway_id = 'gw-parts' order by time").fetchall()
-    assert [(start, end) for start, end, _ in cycles] == [
-        (local_utc("2026-01-07 10:00:00"), local_utc("2026-01-07 10:03:20")),
-        (local_utc("2026-01-07 10:03:50"), local_utc("2026-01-07 10:10:00")),
-        (local_utc("2026-01-07 10:10:30"), local_utc("2026-01-07 10:13:50"))]
-    assert Counter(result for _, _, result in cycles) == Counter(GOOD=2, SCRAP=1)
+    # the same file as two gateways: in one transaction, and one row per transaction (the
+    # held first part and the counters carried from batch to batch through PostgreSQL)
+    for gateway, extra in (("gw-parts", ()), ("gw-parts-1", ("--batch-rows", "1"))):
+        outcome = sync(path, gateway, *extra, numeric_iotids=False)
+        assert outcome.exit_code == 0, outcome.output
+        cycles = conn.execute("select cycle_start, time, result from bronze.machine_cycles "
+                              "where gateway_id = %s order by time", (gateway,)).fetchall()
+        assert [(start, end) for start, end, _ in cycles] == [
+            (local_utc("2026-01-07 10:00:00"), local_utc("2026-01-07 10:03:20")),
+            (local_utc("2026-01-07 10:03:50"), local_utc("2026-01-07 10:10:00")),
+            (local_utc("2026-01-07 10:10:30"), local_utc("2026-01-07 10:13:50"))], gateway
+        assert Counter(result for _, _, result in cycles) == Counter(GOOD=2, SCRAP=1)
+        with sqlite3.connect(path) as db:
+            for table in ("MachineWiseCycleDetails_MVP", "MachineWiseAlarmDetails_MVP",
+                          "MachineWiseFocasDetails_MVP"):
+                db.execute(f"update {table} set SyncedStatus = 0")
 
 
 def test_status_rewritten_in_the_same_second_is_a_new_event(
