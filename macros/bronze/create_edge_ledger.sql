@@ -11,7 +11,19 @@
       could not be loaded at all (unmapped_parameter, unknown_machine, bad_time,
       not_a_number).
     - edge_part_counters: the running part counter per machine of each gateway, since the
-      edge template's cycles carry no controller counter. -#}
+      edge template's cycles carry no controller counter.
+    - edge_machines: the gateway's own machine list (MachineInformation_MVP: IOTID and its
+      MachineID label), read to map IOTIDs to master.machines.
+    - edge_shift_counters: the controller's counters per machine and shift
+      (MachineWiseFocasDetails_MVP PartCount, RejCount, latest version), with the cycles
+      loaded and the rejects already marked on a cycle as SCRAP for that shift.
+    - edge_open_cycles: a cycle interrupted by an alarm (its first row) waiting for the row
+      that finishes it; the two become one Bronze cycle. One row per machine; fragments = 0
+      once nothing is held (rows are updated, never deleted: the ingest role cannot).
+    - master.gateway_machines: master data, (gateway, IOTID) -> machine_id; gateways number
+      their machines 1..N, so an IOTID alone names no machine.
+    - master.gateway_statuses: master data, what a gateway's Status values mean as contract
+      states, where its template differs from the built-in meanings. -#}
 {% macro create_edge_ledger() %}
     create schema if not exists _ingest;
     create table if not exists _ingest.edge_sync_ledger (
@@ -43,5 +55,50 @@
         part_count bigint not null,
         updated_at timestamptz not null default now(),
         primary key (gateway_id, machine_id)
+    );
+    create table if not exists _ingest.edge_machines (
+        gateway_id text not null,
+        iotid text not null,
+        machine_code text,
+        updated_at timestamptz not null default now(),
+        primary key (gateway_id, iotid)
+    );
+    create table if not exists _ingest.edge_shift_counters (
+        gateway_id text not null,
+        machine_id bigint not null,
+        shift_date text not null,
+        shift_id text not null,
+        part_count bigint not null default 0,
+        rej_count bigint not null default 0,
+        cycles bigint not null default 0,
+        scrap_marked bigint not null default 0,
+        reported boolean not null default false,
+        updated_at timestamptz not null default now(),
+        primary key (gateway_id, machine_id, shift_date, shift_id)
+    );
+    create table if not exists _ingest.edge_open_cycles (
+        gateway_id text not null,
+        machine_id bigint not null,
+        cycle_start timestamptz,
+        program_name text,
+        fragments int not null,
+        source_rowid bigint not null,
+        source_updated_ts text not null,
+        updated_at timestamptz not null default now(),
+        primary key (gateway_id, machine_id)
+    );
+    create table if not exists master.gateway_machines (
+        gateway_id text not null,
+        iotid text not null,
+        machine_id bigint not null,
+        primary key (gateway_id, iotid)
+    );
+    create table if not exists master.gateway_statuses (
+        gateway_id text not null,
+        status text not null,
+        state text not null check (
+            upper(state) in ('OFF', 'IDLE', 'RUNNING', 'SETUP', 'ALARM', 'MAINTENANCE')
+        ),
+        primary key (gateway_id, status)
     );
 {% endmacro %}

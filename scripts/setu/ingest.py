@@ -596,6 +596,36 @@ def _ingest_with_progress(conn: psycopg.Connection, path: Path, table: str | Non
         return ingest_file(conn, path, table, on_progress=report)
 
 
+def _ingest_with_column_mapping(files: Sequence[Path], columns_path: Path | None,
+                                dry_run: bool, target: str | None) -> None:
+    from rich.console import Console
+
+    from setu.cli import ensure_database
+    from setu.csv_mapping import describe, ingest_mapped, load_mapping
+    from setu.profile import connect
+
+    console = Console(stderr=True)
+    if columns_path is None:
+        console.print("[bold red]error:[/] --dry-run checks a --columns mapping: add "
+                      "--columns MAP.yaml", highlight=False)
+        raise SystemExit(2)
+    try:
+        mapping = load_mapping(columns_path)
+    except IngestError as exc:
+        console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        raise SystemExit(2) from None
+    ensure_database(target)
+    with connect(target) as conn:
+        for path in files:
+            try:
+                summary, skipped = ingest_mapped(conn, path, mapping, dry_run=dry_run)
+            except IngestError as exc:
+                console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+                raise SystemExit(2) from None
+            for line in describe(summary, dry_run, skipped):
+                click.echo(line)
+
+
 @click.command("ingest")
 @click.argument("files", nargs=-1, required=True,
                 type=click.Path(exists=True, dir_okay=False, path_type=Path))
@@ -611,8 +641,15 @@ def _ingest_with_progress(conn: psycopg.Connection, path: Path, table: str | Non
               type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="MTConnect data item mapping YAML (default: built in; see "
                    "docs/connectors/mtconnect.md).")
+@click.option("--columns", "columns_path",
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="CSV column mapping YAML: renames, unit factors, constant columns, time "
+                   "from a column or a start and sampling period (docs/ingest.md).")
+@click.option("--dry-run", is_flag=True,
+              help="With --columns: check the files and show what would load; write nothing.")
 def ingest(files: tuple[Path, ...], table: str | None, target: str | None, format_name: str,
-           machine_id: int | None, mapping_path: Path | None) -> None:
+           machine_id: int | None, mapping_path: Path | None, columns_path: Path | None,
+           dry_run: bool) -> None:
     """Load CSV or Parquet FILES into Bronze, each in one transaction, each exactly once.
 
     The header (or Parquet schema) names Bronze columns: any subset, `time` required, `id`
@@ -623,6 +660,10 @@ def ingest(files: tuple[Path, ...], table: str | None, target: str | None, forma
 
     MTConnect SHDR logs (--format mtconnect-shdr --machine M) become state events, cycles,
     telemetry and alarms (docs/connectors/mtconnect.md).
+
+    A CSV in its own columns loads with --columns MAP.yaml (rename, unit factor, constant
+    columns such as machine_id, time from a column or a start plus sampling period);
+    --dry-run shows what would load.
     """
     from rich.console import Console
 
@@ -631,6 +672,9 @@ def ingest(files: tuple[Path, ...], table: str | None, target: str | None, forma
     from setu.profile import connect
 
     if dispatch_ingest(files, format_name, machine_id, mapping_path, target):
+        return
+    if columns_path is not None or dry_run:
+        _ingest_with_column_mapping(files, columns_path, dry_run, target)
         return
 
     console = Console(stderr=True)

@@ -81,7 +81,7 @@ def build_gateway_file(path: Path, start: datetime = START_LOCAL, hours: int = H
         for minute in range(0, minutes, 15):
             moment = stamp(start + timedelta(minutes=minute))
             db.execute("insert into MachineWiseEnergyDetails_MVP values (?, ?, ?, ?, ?, ?, 0)",
-                       (iotid, "Hourly", 0.5 * minute, 0.7 * minute, 1.5 * minute, moment))
+                       (iotid, "CONSP", 0.5 * minute, 0.7 * minute, 1.5 * minute, moment))
         for minute in range(0, minutes, 5):
             moment = stamp(start + timedelta(minutes=minute))
             for parameter, value in (("SpindleSpeed", "8000"), ("Spindle Load", "42.5"),
@@ -137,9 +137,11 @@ def conn(db: str) -> Iterator[psycopg.Connection]:
         yield connection
 
 
-def sync(path: Path, gateway: str, *extra: str) -> Outcome:
+def sync(path: Path, gateway: str, *extra: str, numeric_iotids: bool = True) -> Outcome:
+    flag = ["--iotid-is-machine-id"] if numeric_iotids else []
     result = CliRunner().invoke(
-        sync_edge, [str(path), "--gateway", gateway, "--timezone", GATEWAY_ZONE, *extra],
+        sync_edge, [str(path), "--gateway", gateway, "--timezone", GATEWAY_ZONE, *flag,
+                    *extra],
         env={"SETU_PG_DATABASE": DATABASE}, catch_exceptions=False)
     return Outcome(result.exit_code, result.output)
 
@@ -161,7 +163,8 @@ def ledger_keys(conn: psycopg.Connection, gateway: str) -> dict[str, list[tuple[
     for table, rowid, version in conn.execute(
             "select source_table, source_rowid, source_updated_ts from _ingest.edge_sync_ledger "
             "where gateway_id = %s", (gateway,)):
-        keys[table].append((rowid, version))
+        # The version is UpdatedTS, then a digest of the row's content.
+        keys[table].append((rowid, version.rsplit("|", 1)[0]))
     return keys
 
 
@@ -325,7 +328,7 @@ def test_kill_after_commit_before_sqlite_update_loads_nothing_twice(
     # Small batches: the kill lands in the middle of the first table.
     process = subprocess.Popen(
         [str(SETU), "sync-edge", str(path), "--gateway", "gw-kill", "--timezone", GATEWAY_ZONE,
-         "--batch-rows", "25"],
+         "--batch-rows", "25", "--iotid-is-machine-id"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         for line in process.stderr:
@@ -358,7 +361,7 @@ def test_kill_after_commit_before_sqlite_update_loads_nothing_twice(
     outcome = sync(path, "gw-kill", "--batch-rows", "25")
     assert outcome.exit_code == 0, outcome.output
     # Rowid 1's first version was in the crashed batch; its rewrite is a new row.
-    assert "already loaded by an interrupted sync, marked synced now: 24" in outcome.output
+    assert "already loaded (replayed rows), marked synced now: 24" in outcome.output
     assert f"{total - 24 + 1:,} new row(s)" in outcome.output
     ledger = ledger_keys(conn, "gw-kill")
     assert (1, "2026-01-05 06:00:00") in ledger["MachineRunningStatus_MVP"]
@@ -382,7 +385,7 @@ def test_kill_in_the_cycles_reconciles_row_for_row(conn: psycopg.Connection, tmp
     env = {**os.environ, "SETU_PG_DATABASE": DATABASE, PAUSE_AFTER_COMMIT_ENV: "60@2"}
     process = subprocess.Popen(
         [str(SETU), "sync-edge", str(path), "--gateway", "gw-crash2", "--timezone",
-         GATEWAY_ZONE, "--batch-rows", "40"],
+         GATEWAY_ZONE, "--batch-rows", "40", "--iotid-is-machine-id"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         for line in process.stderr:
@@ -399,7 +402,7 @@ def test_kill_in_the_cycles_reconciles_row_for_row(conn: psycopg.Connection, tmp
     assert unsynced(path) == sum(map(len, edge_keys(path).values())) - 25
     resumed = sync(path, "gw-crash2", "--batch-rows", "40")
     assert resumed.exit_code == 0, resumed.output
-    assert "already loaded by an interrupted sync, marked synced now: 40" in resumed.output
+    assert "already loaded (replayed rows), marked synced now: 40" in resumed.output
     reconcile(conn, path, "gw-crash2")
     cycles_per_machine = len(range(4, 60, 4))
     assert all(counts == list(range(1, cycles_per_machine + 1))
@@ -421,7 +424,8 @@ def test_unknown_status_loads_as_sent_and_status_option_maps_codes(
     db.close()
     outcome = sync(path, "gw-codes", "--status", "1=RUNNING")
     assert outcome.exit_code == 0, outcome.output
-    assert "not in the file" not in outcome.output
+    assert not [line for line in outcome.output.splitlines()
+                if "not in the file" in line and "MachineRunningStatus_MVP" in line]
     states = conn.execute("select time, state from bronze.machine_state_events "
                           "where gateway_id = 'gw-codes' order by time").fetchall()
     # Unknown spellings reach Bronze as sent: Silver quarantines them as invalid_code. A
@@ -432,3 +436,144 @@ def test_unknown_status_loads_as_sent_and_status_option_maps_codes(
     assert unsynced(path) == 0
     bad = sync(path, "gw-codes", "--status", "1=SPINNING")
     assert bad.exit_code == 2 and "--status" in bad.output
+
+
+# -- issue 13: the template's meaning, on small files a machine code names (no flag) --------
+
+NINE_TABLE_DDL = """
+create table MachineWiseCycleDetails_MVP (IOTID text, CycleStart text, CycleEnd text,
+    ProgramNo text, StdLoadUnload integer, DownThreshold integer, StdCycleTime integer,
+    UpdatedTS text, SyncedStatus integer default 0);
+create table MachineWiseAlarmDetails_MVP (IOTID text, AlarmNo integer, AlarmDesc text,
+    AlarmTS text, UpdatedTS text, SyncedStatus integer default 0);
+create table MachineWiseFocasDetails_MVP (IOTID text, Date text, ShiftID text,
+    PartCount integer, RejCount integer, POT integer, OT integer, CT integer, OperatorID text,
+    UpdatedTS text, SyncedStatus integer default 0);
+create table MachineWiseEnergyDetails_MVP (IOTID text, Category text, ServoEnergy real,
+    SpindleEnergy real, CO2 real, TotalEnergy real, UpdatedTS text,
+    SyncedStatus integer default 0);
+create table MachineRunningStatus_MVP (IOTID text, RunningProgramNo text, Status text,
+    OperatorID text, Target integer, UpdatedTS text, SyncedStatus integer default 0);
+"""
+
+
+def small_file(path: Path, script: str = "") -> Path:
+    db = sqlite3.connect(path)
+    db.executescript(NINE_TABLE_DDL + script)
+    db.commit()
+    db.close()
+    return path
+
+
+def test_energy_is_the_consumed_meter_only(conn: psycopg.Connection, tmp_path: Path) -> None:
+    path = small_file(tmp_path / "gw-energy.db", """
+        insert into MachineWiseEnergyDetails_MVP values
+            ('VMC-8004', 'CONSP', 0.4, 0.9, 1.1, 1.34, '2026-01-07 10:00:00', 0),
+            ('VMC-8004', 'REGEN', -0.1, -0.2, 0, -0.31, '2026-01-07 10:00:00', 0),
+            ('VMC-8004', 'NET', 0.3, 0.7, 0.9, 1.03, '2026-01-07 10:00:00', 0);
+    """)
+    outcome = sync(path, "gw-energy", numeric_iotids=False)
+    assert outcome.exit_code == 0, outcome.output
+    assert conn.execute("select energy_kwh from bronze.machine_telemetry "
+                        "where gateway_id = 'gw-energy'").fetchall() == [(1.34,)]
+    assert "Category=NET: 1 (not_consumed_energy)" in outcome.output
+    assert "Category=REGEN: 1 (not_consumed_energy)" in outcome.output
+
+
+def test_interrupted_cycle_is_one_cycle_and_rejects_mark_scrap(
+        conn: psycopg.Connection, tmp_path: Path) -> None:
+    conn.execute("insert into master.shifts values (%s, 1, 'A', '06:00', '18:00'), "
+                 "(%s, 2, 'B', '18:00', '06:00') on conflict do nothing", (SITE_ID, SITE_ID))
+    # Three parts: the second cut by alarm 300 at 10:05:10 and finished after the reset; the
+    # operator books one reject (RejCount 1) after the first part.
+    path = small_file(tmp_path / "gw-parts.db", """
+        insert into MachineWiseCycleDetails_MVP values
+            ('VMC-8004', '2026-01-07 10:00:00', '2026-01-07 10:03:20', 'O7', 30, 120, 200,
+             '2026-01-07 10:03:20', 0),
+            ('VMC-8004', '2026-01-07 10:03:50', '2026-01-07 10:05:10', 'O7', 30, 120, 200,
+             '2026-01-07 10:05:10', 0),
+            ('VMC-8004', '2026-01-07 10:08:00', '2026-01-07 10:10:00', 'O7', 30, 120, 200,
+             '2026-01-07 10:10:00', 0),
+            ('VMC-8004', '2026-01-07 10:10:30', '2026-01-07 10:13:50', 'O7', 30, 120, 200,
+             '2026-01-07 10:13:50', 0);
+        insert into MachineWiseAlarmDetails_MVP values
+            ('VMC-8004', 300, 'Tool breakage detected', '2026-01-07 10:05:10',
+             '2026-01-07 10:05:10', 0);
+        insert into MachineWiseFocasDetails_MVP values
+            ('VMC-8004', '2026-01-07', '1', 3, 1, 900, 800, 600, 'OP1', '2026-01-07 10:13:50', 0);
+    """)
+    # the same file as two gateways: in one transaction, and one row per transaction (the
+    # held first part and the counters carried from batch to batch through PostgreSQL)
+    for gateway, extra in (("gw-parts", ()), ("gw-parts-1", ("--batch-rows", "1"))):
+        outcome = sync(path, gateway, *extra, numeric_iotids=False)
+        assert outcome.exit_code == 0, outcome.output
+        cycles = conn.execute("select cycle_start, time, result from bronze.machine_cycles "
+                              "where gateway_id = %s order by time", (gateway,)).fetchall()
+        assert [(start, end) for start, end, _ in cycles] == [
+            (local_utc("2026-01-07 10:00:00"), local_utc("2026-01-07 10:03:20")),
+            (local_utc("2026-01-07 10:03:50"), local_utc("2026-01-07 10:10:00")),
+            (local_utc("2026-01-07 10:10:30"), local_utc("2026-01-07 10:13:50"))], gateway
+        assert Counter(result for _, _, result in cycles) == Counter(GOOD=2, SCRAP=1)
+        with sqlite3.connect(path) as db:
+            for table in ("MachineWiseCycleDetails_MVP", "MachineWiseAlarmDetails_MVP",
+                          "MachineWiseFocasDetails_MVP"):
+                db.execute(f"update {table} set SyncedStatus = 0")
+
+
+def test_status_rewritten_in_the_same_second_is_a_new_event(
+        conn: psycopg.Connection, tmp_path: Path) -> None:
+    path = small_file(tmp_path / "gw-rewrite.db", """
+        insert into MachineRunningStatus_MVP values
+            ('VMC-8004', 'O7', 'Idle', 'OP1', 1, '2026-01-07 11:00:00', 0);
+    """)
+    assert sync(path, "gw-rewrite", numeric_iotids=False).exit_code == 0
+    with sqlite3.connect(path) as db:
+        db.execute("update MachineRunningStatus_MVP set Status = 'Running', SyncedStatus = 0")
+    outcome = sync(path, "gw-rewrite", numeric_iotids=False)
+    assert "1 new row(s)" in outcome.output, outcome.output
+    assert conn.execute("select state from bronze.machine_state_events "
+                        "where gateway_id = 'gw-rewrite' order by id").fetchall() == \
+        [("IDLE",), ("RUNNING",)]
+    # the same content again (flags reset) is a replay, not an event
+    with sqlite3.connect(path) as db:
+        db.execute("update MachineRunningStatus_MVP set SyncedStatus = 0")
+    assert "0 new row(s)" in sync(path, "gw-rewrite", numeric_iotids=False).output
+
+
+def test_stopped_is_a_stoppage_not_idle(conn: psycopg.Connection, tmp_path: Path) -> None:
+    path = small_file(tmp_path / "gw-stopped.db", """
+        insert into MachineRunningStatus_MVP values
+            ('VMC-8004', 'O7', 'Stopped', 'OP1', 1, '2026-01-07 12:00:00', 0);
+    """)
+    assert sync(path, "gw-stopped", numeric_iotids=False).exit_code == 0
+    assert conn.execute("select state from bronze.machine_state_events "
+                        "where gateway_id = 'gw-stopped'").fetchall() == [("MAINTENANCE",)]
+
+
+def test_interrupted_cycle_that_never_resumes_made_no_part(
+        conn: psycopg.Connection, tmp_path: Path) -> None:
+    path = small_file(tmp_path / "gw-abandon.db", """
+        insert into MachineWiseCycleDetails_MVP values
+            ('VMC-8004', '2026-01-08 10:00:00', '2026-01-08 10:01:40', 'O7', 30, 120, 200,
+             '2026-01-08 10:01:40', 0);
+        insert into MachineWiseAlarmDetails_MVP values
+            ('VMC-8004', 101, 'Servo alarm - X axis', '2026-01-08 10:01:42',
+             '2026-01-08 10:01:42', 0);
+    """)
+    first = sync(path, "gw-abandon", numeric_iotids=False)
+    assert "0 never resumed (no part); 1 waiting for their end" in first.output, first.output
+    assert conn.execute("select count(*) from bronze.machine_cycles "
+                        "where gateway_id = 'gw-abandon'").fetchone()[0] == 0
+    # the operator aborts O7 and runs O8: the held cycle made no part
+    with sqlite3.connect(path) as db:
+        db.execute("insert into MachineWiseCycleDetails_MVP values ('VMC-8004', "
+                   "'2026-01-08 10:20:00', '2026-01-08 10:23:00', 'O8', 30, 120, 180, "
+                   "'2026-01-08 10:23:00', 0)")
+    second = sync(path, "gw-abandon", numeric_iotids=False)
+    assert "1 never resumed (no part); 0 waiting for their end" in second.output, second.output
+    assert conn.execute("select cycle_start, program_name from bronze.machine_cycles "
+                        "where gateway_id = 'gw-abandon'").fetchall() == [
+        (local_utc("2026-01-08 10:20:00"), "O8")]
+    assert conn.execute("select source_rowid, value from _ingest.edge_unmapped "
+                        "where gateway_id = 'gw-abandon' "
+                        "and reason = 'interrupted_cycle_not_resumed'").fetchall() == [(1, "O7")]

@@ -341,3 +341,99 @@ def test_concurrent_loads_of_one_file_count_once(db, conn, tmp_path):
     assert not errors
     assert sorted(result.skipped for result in results) == [False, True, True]
     assert len(table_rows(conn, "machine_cycles")) == 60
+
+
+# -- a CSV in its own columns: --columns MAP.yaml (issue 13, point 7) ----------------------
+
+CSV_FIXTURES = Path(__file__).parents[1] / "fixtures" / "csv"
+MILL_CSV = CSV_FIXTURES / "cnc_mill_experiment_01.csv"
+MILL_MAP = CSV_FIXTURES / "cnc_mill_experiment.yaml"
+MILL_START = datetime(2026, 1, 5, 3, 30, tzinfo=UTC)  # 09:00 Asia/Kolkata
+
+
+def run_ingest(*args: str):
+    return CliRunner().invoke(ingest, [*map(str, args)], env={"SETU_PG_DATABASE": DATABASE},
+                              catch_exceptions=False)
+
+
+def mill_expected() -> list[tuple]:
+    """The mapping applied by hand: one row per data line, 100 ms apart."""
+    with MILL_CSV.open(newline="") as handle:
+        lines = list(csv.DictReader(handle))
+    return [(MILL_START + timedelta(milliseconds=100 * number), 9301,
+             float(line["S1_ActualVelocity"]), float(line["X1_ActualVelocity"]) * 60,
+             float(line["S1_OutputPower"]) / 1000 if line["S1_OutputPower"] else None)
+            for number, line in enumerate(lines)]
+
+
+def mill_rows(conn: psycopg.Connection) -> list[tuple]:
+    return conn.execute("select time, machine_id, spindle_speed_rpm, feed_rate_mm_min, "
+                        "power_kw from bronze.machine_telemetry order by time").fetchall()
+
+
+def test_column_mapping_dry_run_writes_nothing(conn: psycopg.Connection) -> None:
+    result = run_ingest(MILL_CSV, "--columns", MILL_MAP, "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert "would load 40 row(s) into bronze.machine_telemetry" in result.output
+    assert "X1_ActualVelocity x 60 -> feed_rate_mm_min" in result.output
+    assert "S1_OutputPower x 0.001 -> power_kw (1 empty: null)" in result.output
+    assert "2026-01-05T09:00:00+05:30 .. 2026-01-05T09:00:03.900000+05:30" in result.output
+    assert "Machining_Process" in result.output  # named as ignored
+    assert mill_rows(conn) == [] and ledger(conn) == []
+
+
+def test_column_mapping_loads_a_public_cnc_mill_csv_once(conn: psycopg.Connection,
+                                                         tmp_path: Path) -> None:
+    result = run_ingest(MILL_CSV, "--columns", MILL_MAP)
+    assert result.exit_code == 0, result.output
+    actual = mill_rows(conn)
+    expected = mill_expected()
+    assert len(actual) == len(expected) == 40
+    for got, want in zip(actual, expected, strict=True):
+        assert got[:2] == want[:2]
+        assert got[2:] == pytest.approx(want[2:])
+    assert ledger(conn) == [("cnc_mill_experiment_01.csv", "machine_telemetry", 40)]
+    again = run_ingest(MILL_CSV, "--columns", MILL_MAP)
+    assert "skipped (already loaded)" in again.output and len(mill_rows(conn)) == 40
+    # the same file as another machine's run is another load
+    other = tmp_path / "other-machine.yaml"
+    other.write_text(MILL_MAP.read_text().replace("machine_id: 9301", "machine_id: 9302"))
+    assert run_ingest(MILL_CSV, "--columns", other).exit_code == 0
+    assert conn.execute("select count(*) from bronze.machine_telemetry where machine_id = 9302"
+                        ).fetchone()[0] == 40
+
+
+def test_column_mapping_with_a_time_column_and_clear_errors(conn: psycopg.Connection,
+                                                            tmp_path: Path) -> None:
+    data = tmp_path / "press-7.csv"
+    data.write_text("Timestamp,Machine,Status,Prog\n2026-01-05 06:00:00,7,Running,O12\n"
+                    "2026-01-05 06:07:30,7,idle,O12\n")
+    mapping = tmp_path / "states.yaml"
+    mapping.write_text("table: machine_state_events\ntime: {column: Timestamp, timezone: "
+                       "Asia/Kolkata}\ncolumns: {Machine: machine_id, Status: state, "
+                       "Prog: program_name}\n")
+    assert run_ingest(data, "--columns", mapping).exit_code == 0
+    assert conn.execute("select time, machine_id, state, program_name "
+                        "from bronze.machine_state_events order by time").fetchall() == [
+        (datetime(2026, 1, 5, 0, 30, tzinfo=UTC), 7, "Running", "O12"),
+        (datetime(2026, 1, 5, 0, 37, 30, tzinfo=UTC), 7, "idle", "O12")]
+    # a column neither mapped nor ignored: named, nothing loaded
+    loose = tmp_path / "loose.yaml"
+    loose.write_text("table: machine_state_events\ntime: {column: Timestamp, timezone: UTC}\n"
+                     "columns: {Machine: machine_id, Status: state}\n")
+    result = run_ingest(data, "--columns", loose)
+    assert result.exit_code == 2
+    assert "column(s) Prog neither mapped nor listed under ignore" in result.output
+    # a value that cannot become its column: file, line and column, nothing loaded
+    bad = tmp_path / "bad.csv"
+    bad.write_text(MILL_CSV.read_text().replace("53.3", "fast", 1))
+    result = run_ingest(bad, "--columns", MILL_MAP)
+    assert result.exit_code == 2
+    assert "bad.csv: line 8, column S1_ActualVelocity: cannot become spindle_speed_rpm" \
+        in result.output
+    assert mill_rows(conn) == []
+    wrong = tmp_path / "wrong.yaml"
+    wrong.write_text("table: machine_telemetry\ntime: {start: '2026-01-05T09:00:00'}\n"
+                     "columns: {S1_ActualVelocity: spindle_speed_rpm}\n")
+    result = run_ingest(MILL_CSV, "--columns", wrong)
+    assert result.exit_code == 2 and "time: give either column" in result.output
