@@ -194,8 +194,8 @@ from setu.bench import bench  # noqa: E402
 from setu.bronze import create_bronze  # noqa: E402
 from setu.demo import demo  # noqa: E402
 from setu.edge_sync import sync_edge  # noqa: E402
-from setu.export import export_command  # noqa: E402
 from setu.jobs import list_jobs, register_jobs, run_jobs  # noqa: E402
+from setu.lake.export import export_command  # noqa: E402
 from setu.state import seed_state  # noqa: E402
 
 for _command in (demo, bench, create_bronze, seed_state, register_jobs, list_jobs, run_jobs,

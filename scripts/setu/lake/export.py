@@ -254,8 +254,9 @@ def zone_join(spec: TableSpec) -> sql.Composable:
 
 
 def bucket_expression(spec: TableSpec) -> sql.Composable:
-    return sql.SQL("coalesce(mod(t.{}, {}), 0)").format(
-        sql.Identifier(spec.key_column), sql.Literal(spec.buckets))
+    # Never negative (devices known only by serial have negative ids): 0 .. buckets - 1.
+    return sql.SQL("coalesce(mod(mod(t.{k}, {n}) + {n}, {n}), 0)").format(
+        k=sql.Identifier(spec.key_column), n=sql.Literal(spec.buckets))
 
 
 def take_horizon(conn: psycopg.Connection, spec: TableSpec) -> int:
