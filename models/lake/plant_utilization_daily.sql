@@ -19,19 +19,32 @@ summed as (
     group by plant, local_date
 ),
 
-final as (
+totalled as (
     select
         *,
+        (
+            idle_seconds + running_seconds + setup_seconds + alarm_seconds
+            + maintenance_seconds
+        ) as busy_seconds
+    from summed
+),
+
+final as (
+    select
+        plant,
+        local_date,
+        machines,
+        off_seconds,
+        idle_seconds,
+        running_seconds,
+        setup_seconds,
+        alarm_seconds,
+        maintenance_seconds,
         -- The contract's utilization, over the plant: running ÷ all states but OFF.
         case
-            when idle_seconds + running_seconds + setup_seconds + alarm_seconds
-                + maintenance_seconds > 0
-                then running_seconds * 100.0 / (
-                    idle_seconds + running_seconds + setup_seconds + alarm_seconds
-                    + maintenance_seconds
-                )
+            when busy_seconds > 0 then running_seconds * 100.0 / busy_seconds
         end as utilization_pct
-    from summed
+    from totalled
 )
 
 select * from final
