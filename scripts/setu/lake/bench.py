@@ -74,8 +74,10 @@ def export_beside_copy(lake: str, plant: str) -> None:
                 if result.skipped:
                     continue
                 schema, table = result.relation.split(".")
-                with conn.cursor().copy(sql.SQL("copy {} to stdout with (format csv)").format(
-                        sql.Identifier(schema, table))) as stream:
+                # A query, not the table: COPY of a hypertable itself reads only its empty root.
+                query = sql.SQL("copy (select * from {}) to stdout with (format csv)").format(
+                    sql.Identifier(schema, table))
+                with conn.cursor().copy(query) as stream:
                     for chunk in stream:
                         out.write(chunk)
                         copied += len(chunk)
@@ -94,9 +96,9 @@ def export_beside_copy(lake: str, plant: str) -> None:
             (size,) = conn.execute(
                 "select case when exists (select from timescaledb_information.hypertables"
                 " where hypertable_schema = %s and hypertable_name = %s)"
-                " then hypertable_size(format('%%I.%%I', %s, %s)::regclass)"
-                " else pg_total_relation_size(format('%%I.%%I', %s, %s)::regclass) end",
-                (schema, table, schema, table, schema, table)).fetchone()
+                " then hypertable_size(%s::regclass)"
+                " else pg_total_relation_size(%s::regclass) end",
+                (schema, table, result.relation, result.relation)).fetchone()
             print(f"{result.relation:34} {result.rows:>10,} {result.bytes / 1e6:12.2f}"
                   f" {size / 1e6:12.2f}")
 
