@@ -161,7 +161,11 @@ def insert_late_events(conn: psycopg.Connection) -> None:
     """
     (latest,) = conn.execute(
         "select max(time) from bronze.machine_telemetry where machine_id = 1").fetchone()
-    late = latest - timedelta(minutes=40, seconds=7)
+    # Each call a different instant: a repeat of an earlier late row would be a duplicate.
+    (earlier,) = conn.execute(
+        "select count(*) from bronze.machine_state_events where program_name = 'LATE-PROGRAM'"
+    ).fetchone()
+    late = latest - timedelta(minutes=40 - 2 * earlier, seconds=7)
     conn.execute(
         "insert into bronze.machine_telemetry (time, machine_id, spindle_speed_rpm,"
         " spindle_load_pct, spindle_temp_c, motor_temp_c, power_kw, energy_kwh)"
