@@ -4,10 +4,8 @@ machine_days as (
     select * from {{ ref('fleet_energy_daily') }}
 ),
 
--- The exported hours sit under the local date of the hour's start (as energy_daily counts
--- them), so a plant's hours of a day are one partition.
 machine_hours as (
-    select * from {{ lake_parquet('gold', 'energy_hourly') }}
+    select * from {{ ref('fleet_energy_hourly') }}
 ),
 
 plant_hours as (

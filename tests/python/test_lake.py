@@ -117,11 +117,22 @@ def fleet(cluster: Cluster) -> Iterator[Fleet]:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+def site_zones(plant: Plant) -> dict[int, ZoneInfo]:
+    with plant.connect() as conn:
+        return {machine: ZoneInfo(zone) for machine, zone in conn.execute(
+            "select m.machine_id, s.timezone from master.machines as m"
+            " inner join master.sites as s using (site_id)").fetchall()}
+
+
 def assert_fleet_is_the_union(fleet: Fleet) -> None:
-    for table, model in FLEET_OF.items():
+    for table, model in {**FLEET_OF, "energy_hourly": "fleet_energy_hourly"}.items():
         expected = Counter()
         for name, plant in fleet.plants.items():
+            zones = site_zones(plant)
             for row in gold_rows(plant, table):
+                if table == "energy_hourly":
+                    # The local date of the hour's start, computed here from the site zone.
+                    row["local_date"] = row["bucket"].astimezone(zones[row["machine_id"]]).date()
                 expected[tuple(sorted({"plant": name, **row}.items()))] += 1
         found = Counter(tuple(sorted(row.items())) for row in fleet.model_rows(model))
         assert found == expected, (
@@ -144,12 +155,9 @@ def assert_plant_figures(fleet: Fleet) -> None:
             alerts[name, row["local_date"], row["severity_class"]] += row["alert_count"]
         for row in gold_rows(plant, "energy_daily"):
             energy[name, row["local_date"]] += row["kwh_total"]
-        with plant.connect() as conn:
-            zones = dict(conn.execute(
-                "select m.machine_id, s.timezone from master.machines as m"
-                " inner join master.sites as s using (site_id)").fetchall())
+        zones = site_zones(plant)
         for row in gold_rows(plant, "energy_hourly"):
-            day = row["bucket"].astimezone(ZoneInfo(zones[row["machine_id"]])).date()
+            day = row["bucket"].astimezone(zones[row["machine_id"]]).date()
             hours[name, day, row["bucket"]] += row["kwh"]
     found = {(row["plant"], row["local_date"]): row
              for row in fleet.model_rows("plant_utilization_daily")}
