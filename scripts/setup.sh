@@ -26,6 +26,8 @@ APT_PACKAGES=(
     cmake gcc make xz-utils
     # headless browser for the dbt docs lineage test and `setu report --png`
     chromium
+    # the Spark runtime of the lake models (dbt-spark, `session` method; docs/lake.md)
+    openjdk-17-jre-headless
 )
 
 START=$SECONDS
@@ -219,9 +221,9 @@ setup_venv() {
     # -qq: errors only (a machine's pip.conf may name wheel folders that do not exist).
     local pip_flags=(--disable-pip-version-check -qq)
     [[ -t 1 ]] || pip_flags+=(--progress-bar off)
-    "$venv/bin/pip" install "${pip_flags[@]}" -e "${ROOT}[dev]"
+    "$venv/bin/pip" install "${pip_flags[@]}" -e "${ROOT}[dev,lake]"
     printf '%s\n' "$stamp" >"$venv/.setu-stamp"
-    log "venv: installed SETU and its dev tools in $((SECONDS - began)) s"
+    log "venv: installed SETU, its dev tools and the lake extra in $((SECONDS - began)) s"
 }
 
 log "setting up SETU in $ROOT"

@@ -200,10 +200,11 @@ from setu.bronze import create_bronze  # noqa: E402
 from setu.demo import demo  # noqa: E402
 from setu.edge_sync import sync_edge  # noqa: E402
 from setu.jobs import list_jobs, register_jobs, run_jobs  # noqa: E402
+from setu.lake.export import export_command  # noqa: E402
 from setu.state import seed_state  # noqa: E402
 
 for _command in (demo, bench, create_bronze, seed_state, register_jobs, list_jobs, run_jobs,
-                 sync_edge):
+                 sync_edge, export_command):
     main.add_command(_command)
 
 
