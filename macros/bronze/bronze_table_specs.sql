@@ -52,6 +52,14 @@
             "row_bytes": 190, "rows_per_second": 100,
             "extra_indexes": [["device_serial", "time desc"]],
         },
+        "downtime_events": {
+            "entity_column": "machine_id",
+            "columns": [
+                ("machine_id", "bigint"), ("down_start", "timestamptz"),
+                ("reason_code", "text"), ("program_name", "text"),
+            ],
+            "row_bytes": 170, "rows_per_second": 10,
+        },
     }) }}
 {% endmacro %}
 
@@ -83,5 +91,10 @@ create table if not exists master.device_calibrations (
 create table if not exists master.alarm_codes (
     alarm_code text primary key,
     description text
+);
+create table if not exists master.downtime_reasons (
+    reason_code text primary key,
+    description text,
+    planned boolean not null default false
 );
 {% endmacro %}
