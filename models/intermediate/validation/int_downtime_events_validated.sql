@@ -1,0 +1,38 @@
+{#- One batch of stoppages, each with its quarantine reason (null when accepted). A reason
+    code missing from master.downtime_reasons is accepted (contract: unplanned until an
+    operator adds it), so downtime has no invalid_code and no out_of_range rule. -#}
+with
+
+batch as (
+    select * from {{ ref('stg_bronze__downtime_events') }}
+    where {{ watermark_range('fct_downtime_events', 'bronze.downtime_events', 'bronze_id') }}
+),
+
+machines as (
+    select
+        machine_id,
+        site_id
+    from {{ ref('stg_master__machines') }}
+),
+
+classified as (
+    select
+        batch.*,
+        machines.site_id,
+        case
+            when machines.machine_id is null then 'unknown_machine'
+            when
+                batch.down_start is null
+                or batch.reason_code is null
+                then 'missing_value'
+            when batch.down_start > batch.time then 'bad_interval'
+            when {{ is_future_time('batch') }} then 'future_time'
+            when {{ has_earlier_duplicate(
+                ref('stg_bronze__downtime_events'), 'batch', ['machine_id'],
+                ['down_start', 'reason_code', 'program_name']) }} then 'duplicate'
+        end as quarantine_reason
+    from batch
+    left join machines on batch.machine_id = machines.machine_id
+)
+
+select * from classified
