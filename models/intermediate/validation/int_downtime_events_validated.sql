@@ -19,18 +19,14 @@ classified as (
     select
         batch.*,
         machines.site_id,
-        case
-            when machines.machine_id is null then 'unknown_machine'
-            when
-                batch.down_start is null
-                or batch.reason_code is null
-                then 'missing_value'
-            when batch.down_start > batch.time then 'bad_interval'
-            when {{ is_future_time('batch') }} then 'future_time'
-            when {{ has_earlier_duplicate(
-                ref('stg_bronze__downtime_events'), 'batch', ['machine_id'],
-                ['down_start', 'reason_code', 'program_name']) }} then 'duplicate'
-        end as quarantine_reason
+        {{ quarantine_reason(
+            'downtime_events', 'batch',
+            unknown_machine='machines.machine_id is null',
+            duplicate=has_earlier_duplicate(
+                ref('stg_bronze__downtime_events'), 'batch',
+                bronze_contract('downtime_events')['duplicate_key'],
+                bronze_contract('downtime_events')['duplicate_values']),
+        ) }} as quarantine_reason
     from batch
     left join machines on batch.machine_id = machines.machine_id
 )
