@@ -228,8 +228,10 @@ class Source:
 class MachineModel(Source):
     """One CNC machine: OFF, IDLE, SETUP, RUNNING, ALARM, MAINTENANCE; cycles and telemetry."""
 
-    def __init__(self, machine_id: int, seed: int, start: int, end: int) -> None:
+    def __init__(self, machine_id: int, seed: int, start: int, end: int,
+                 stoppages: bool = False) -> None:
         self.machine_id = machine_id
+        self.stoppages = stoppages
         self.rng = random.Random(f"setu-sim/{seed}/machine/{machine_id}")
         rng = self.rng
         self.site = machine_site(machine_id)
@@ -269,6 +271,8 @@ class MachineModel(Source):
     def _stoppage(self, start: int, end: int, *reasons: str) -> None:
         """A classified stoppage, sent when it ends; now and then with a code that master
         does not know."""
+        if not self.stoppages:
+            return
         rng = self.downtime_rng
         reason = UNKNOWN_DOWNTIME_REASON if rng.random() < 0.05 else rng.choice(reasons)
         program = None if self.program is None else self.program.name

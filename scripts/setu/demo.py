@@ -116,7 +116,7 @@ def demo(machines: int, duration_hours: int, seed: int) -> None:
     console.rule(f"2/3 Simulating {machines} machines for {duration_hours} h (seed {seed})")
     duration = timedelta(hours=duration_hours)
     config = SimulationConfig(machines=machines, start=default_start(duration, False),
-                              duration=duration, seed=seed)
+                              duration=duration, seed=seed, stoppages=True)
     with connect() as conn:
         result = simulate_into_database(conn, config)
     if result.skipped:

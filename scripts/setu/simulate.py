@@ -52,7 +52,7 @@ from setu._sim_model import (
     make_device,
 )
 
-SIMULATOR_VERSION = 2  # part of the ledger key: bump when the same seed gives other rows
+SIMULATOR_VERSION = 1  # part of the ledger key: bump when the same seed gives other rows
 UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 FUTURE_TIME_MARGIN = 5 * 60 * SECOND  # contract: future_time is > 5 minutes after arrival
 LATE_DELAY_SECONDS = (60.0, 3500.0)  # within the 1-hour late-arrival window
@@ -223,6 +223,12 @@ class SimulationConfig:
     seed: int = 1
     rates: BadInputRates = field(default_factory=BadInputRates)
     devices: int | None = None  # default: one per ~4 machines, at least one of each kind
+    # Classified stoppages (bronze.downtime_events, contract v2). `setu simulate` and
+    # `setu demo` send them; off by default for library callers whose reconciliation still
+    # lists the v1 tables (soak.py's BRONZE_TO_FACT), where the extra rows would count as
+    # unreconciled. Off, every other row is exactly as before: stoppages draw from random
+    # streams of their own.
+    stoppages: bool = False
 
     def __post_init__(self) -> None:
         if self.machines < 1:
@@ -252,6 +258,8 @@ class SimulationConfig:
             "duration_seconds": self.duration.total_seconds(), "seed": self.seed,
             "rates": asdict(self.rates),
         }
+        if self.stoppages:  # runs without them keep their ledger key
+            identity["stoppages"] = True
         return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
 
     def describe(self) -> str:
@@ -279,7 +287,8 @@ class Fleet:
         start, end = config.start_us, config.end_us
         self.sources: list[tuple[Source, Transport]] = []
         for machine_id in range(1, config.machines + 1):
-            self.sources.append((MachineModel(machine_id, config.seed, start, end),
+            self.sources.append((MachineModel(machine_id, config.seed, start, end,
+                                              config.stoppages),
                                  Transport(config.seed, f"machine/{machine_id}", config.rates)))
         self.devices = [make_device(index, config.seed) for index in range(config.device_total)]
         for device in self.devices:
@@ -628,6 +637,8 @@ def _rate_options(function: Callable) -> Callable:
               help="With --stream: rows per second (the simulated clock speeds up to match); "
                    "without it the stream runs at real time.")
 @_rate_options
+@click.option("--stoppages/--no-stoppages", default=True, show_default=True,
+              help="Send classified stoppages (bronze.downtime_events).")
 @click.option("--clean", is_flag=True,
               help="Set every bad-input and late rate to 0 (explicit --*-rate options win).")
 @click.option("--csv-dir", type=click.Path(file_okay=False, path_type=Path),
@@ -636,7 +647,8 @@ def _rate_options(function: Callable) -> Callable:
 @click.option("--target", help="dbt target to write to (default: the profile's target).")
 def simulate(machines: int, start_text: str | None, duration_text: str, seed: int,
              devices: int | None, stream: bool, rows_per_second: float | None, clean: bool,
-             csv_dir: Path | None, target: str | None, **rates: float | None) -> None:
+             csv_dir: Path | None, target: str | None, stoppages: bool,
+             **rates: float | None) -> None:
     """Simulate a CNC fleet into Bronze: states, cycles, telemetry, alarms, stoppages, devices.
 
     Upserts master data (two sites, their shifts, machines 1..N, alarm codes, downtime
@@ -656,6 +668,7 @@ def simulate(machines: int, start_text: str | None, duration_text: str, seed: in
     try:
         config = SimulationConfig(
             machines=machines, start=start, duration=duration, seed=seed, devices=devices,
+            stoppages=stoppages,
             rates=BadInputRates(**{name: getattr(base, name) if value is None else value
                                    for name, value in rates.items()}))
     except ValueError as exc:

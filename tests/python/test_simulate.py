@@ -76,7 +76,7 @@ def rated_run(cluster, bronze_template) -> str:
     url = fresh_database(cluster, bronze_template, "setu_test_sim_rates")
     rates = BadInputRates(**{name: TEST_RATE for name in BadInputRates.__dataclass_fields__})
     config = SimulationConfig(machines=4, start=START, duration=timedelta(hours=12), seed=11,
-                              rates=rates)
+                              rates=rates, stoppages=True)
     with psycopg.connect(url) as conn:
         result = simulate_into_database(conn, config)
     assert not result.skipped and sum(result.rows.values()) > 20_000
@@ -263,7 +263,7 @@ def test_clean_run_has_no_bad_input(cluster, bronze_template):
 @pytest.fixture(scope="module")
 def clean_day() -> dict[str, list[tuple]]:
     config = SimulationConfig(machines=12, start=START, duration=timedelta(days=1), seed=21,
-                              rates=BadInputRates.clean())
+                              rates=BadInputRates.clean(), stoppages=True)
     return generate(config)
 
 
@@ -347,6 +347,18 @@ def test_alarms_raised_then_cleared_in_every_severity(clean_day):
     for alarm in cleared:
         assert any(machine == alarm["machine_id"] and code == alarm["alarm_code"]
                    and at < alarm["time"] for machine, code, at in raised)
+
+
+def test_without_stoppages_every_other_row_is_unchanged():
+    """Stoppages draw from streams of their own: switching them on adds downtime rows and
+    changes no other row (so runs and ledger keys from before contract v2 stay valid)."""
+    without = generate(small_config(rates=BadInputRates(late=0.05)))
+    with_stops = generate(small_config(rates=BadInputRates(late=0.05), stoppages=True))
+    assert not without["downtime_events"] and with_stops["downtime_events"]
+    for table in TABLES:
+        if table != "downtime_events":
+            assert with_stops[table] == without[table], table
+    assert small_config().ledger_key() != small_config(stoppages=True).ledger_key()
 
 
 def test_stoppages_planned_unplanned_and_uncatalogued(clean_day):

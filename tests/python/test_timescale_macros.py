@@ -571,7 +571,7 @@ def test_bronze_lifecycle_reports_per_table(project, license_):
     lines = result.setu_lines
     assert [line.split(":")[1].strip() for line in lines] == [
         "bronze.machine_state_events", "bronze.machine_cycles", "bronze.machine_telemetry",
-        "bronze.alarms", "bronze.platform_extension"]
+        "bronze.alarms", "bronze.platform_extension", "bronze.downtime_events"]
     if license_ == "apache":
         assert lines[2] == ("setu: bronze.machine_telemetry: compression and retention policy"
                             f" skipped: {APACHE_REASON}; retention by `setu maintain`"
