@@ -18,6 +18,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+import yaml
 from click.testing import CliRunner
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -113,6 +114,11 @@ def project(cluster, tmp_path_factory) -> Project:
     path = tmp_path_factory.mktemp("ts_project") / "project"
     shutil.copytree(FIXTURE, path)
     (path / "macros").symlink_to(ROOT / "macros")
+    # The macros read the contract from var setu_contract: the project's own, not a copy.
+    project_yml = yaml.safe_load((path / "dbt_project.yml").read_text())
+    project_yml["vars"]["setu_contract"] = yaml.safe_load(
+        (ROOT / "dbt_project.yml").read_text())["vars"]["setu_contract"]
+    (path / "dbt_project.yml").write_text(yaml.safe_dump(project_yml, sort_keys=False))
     urls = {
         "ts": cluster.create_database("ts_macros"),
         "plain": cluster.create_database("ts_macros_plain", extensions=False),
