@@ -63,8 +63,10 @@ def reconcile(dbt_run, table: str) -> int:
 def failures(conn: psycopg.Connection, table: str) -> list[tuple]:
     """The rows the test's compiled SQL (left by the last dbt test) returns."""
     compiled = DBT_SCRATCH / "target" / "compiled" / "setu"
-    [path] = [p for p in compiled.rglob("*reconciles_with_silver*.sql")
-              if f"source_table = '{table}'" in p.read_text()]
+    # the newest: a compiled file of an older test name (other arguments) may linger
+    path = max((p for p in compiled.rglob("*reconciles_with_silver*.sql")
+                if f"source_table = '{table}'" in p.read_text()),
+               key=lambda p: p.stat().st_mtime)
     return [tuple(r) for r in conn.execute(path.read_text()).fetchall()]
 
 
