@@ -115,7 +115,7 @@ def bronze_waves() -> list[dict[str, dict[str, Row]]]:
     c1["m3_c_not_running"] = cycle(utc(2026, 3, 30, 9, 55), utc(2026, 3, 30, 10), 3, 2,
                                    program="P-D")
 
-    s1, s2, s3 = (wave["downtime_events"] for wave in waves[:3])
+    s1, s2, s3, s4 = (wave["downtime_events"] for wave in waves)
     s1["m1_tool"] = stop(jan(14, 9), jan(14, 9, 20), 1, "TOOL")            # unplanned
     s1["m1_break"] = stop(jan(14, 11), jan(14, 11, 30), 1, "BREAK")        # planned
     # 23:40 CET Jan 14 to 00:20 CET Jan 15: counts whole on Jan 14
@@ -128,6 +128,8 @@ def bronze_waves() -> list[dict[str, dict[str, Row]]]:
     s2["m1_no_order"] = stop(jan(15, 1), jan(15, 2), 1, "NO-ORDER")
     s2["m2_tool"] = stop(jan(14, 19), jan(14, 19, 30), 2, "TOOL")          # 00:30 IST Jan 15
     s3["m1_late_break"] = stop(jan(15, 0, 40), jan(15, 1, 10), 1, "BREAK")  # late by 50 min
+    # the only change to machine 3 in the last wave: OEE must follow the downtime alone
+    s4["m3_break"] = stop(utc(2026, 3, 29, 11), utc(2026, 3, 29, 11, 30), 3, "BREAK")
 
     t1, t2, t3, t4 = (wave["machine_telemetry"] for wave in waves)
     # Machine 1: the 15-minute bucket 10:00 UTC (10:14:59 in it, 10:15:00 not) and the meter.
@@ -400,6 +402,7 @@ def test_downtime_by_hand(loaded: Loaded) -> None:
         (1, d(1, 15), "NO-ORDER"): (1, 3600.0, True),
         (1, d(1, 15), "BREAK"): (1, 1800.0, True),    # arrived late
         (2, d(1, 15), "TOOL"): (1, 1800.0, False),    # 19:00 UTC = 00:30 IST Jan 15
+        (3, d(3, 29), "BREAK"): (1, 1800.0, True),
         (5, d(10, 24), "NO-ORDER"): (1, 12600.0, True),
     }
 
@@ -420,8 +423,9 @@ OEE = {
     (1, d(1, 15)): oee(81000.0, 82800 / 81000, 600 / 82800, 1 / 2),
     (1, d(1, 16)): oee(86400.0, 1.0, 0.0, None),       # running, no cycle: no quality
     (2, d(1, 15)): oee(86400.0, 5400 / 86400, 300 / 5400, 1.0),  # TOOL is unplanned
-    # the only cycle has no standard: left out of performance
-    (3, d(3, 29)): oee(82800.0, 13 / 23, 0.0, 1.0),
+    # 23 h minus the 30 min BREAK of the last wave; the only cycle has no standard: left out
+    # of performance
+    (3, d(3, 29)): oee(81000.0, 46800 / 81000, 0.0, 1.0),
     (3, d(3, 30)): oee(3600.0, 0.0, None, 1.0),        # a cycle but no running time
     (3, d(3, 31)): oee(0.0, None, None, None),         # only OFF
     # planned stop (3.5 h) longer than the day's 1 h outside OFF: planned time 0
