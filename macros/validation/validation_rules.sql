@@ -1,6 +1,66 @@
-{#- The contract's future_time rule: event time more than 5 minutes after arrival. -#}
+{#- The contract's future_time rule: event time more than N minutes (var setu_contract) after
+    arrival. -#}
 {% macro is_future_time(alias) -%}
-    {{ alias }}.time > {{ alias }}.ingested_at + interval '5 minutes'
+    {%- set minutes = var("setu_contract")["future_time_minutes"] | int -%}
+    {{ alias }}.time > {{ alias }}.ingested_at + interval '{{ minutes }} minutes'
+{%- endmacro %}
+
+{#- The contract's quarantine reason of a row of Bronze table table_name, as a CASE: the
+    first reason of var setu_contract's `reasons` whose condition holds, null when none.
+    missing_value, invalid_code, out_of_range, bad_interval and future_time come from the
+    table's contract entry (a rule the table does not have is left out); the caller gives the
+    conditions that need its joins (unknown_machine, and duplicate, which may be a list of
+    conditions tried in order). Code columns are compared as staging normalises them
+    (`<column>_code`). -#}
+{% macro quarantine_reason(table_name, alias, unknown_machine=none, duplicate=none) -%}
+    {%- set rules = bronze_contract(table_name) -%}
+    {%- set conditions = {"unknown_machine": [unknown_machine] if unknown_machine else [],
+                          "duplicate": (duplicate if duplicate is not string else [duplicate])
+                                       if duplicate else []} -%}
+    {%- set missing = [] -%}
+    {%- for column in rules["required"] -%}
+        {%- do missing.append(alias ~ "." ~ column ~ " is null") -%}
+    {%- endfor -%}
+    {%- if rules["required_any"] -%}
+        {%- set any_columns = [] -%}
+        {%- for column in rules["required_any"] -%}
+            {%- do any_columns.append(alias ~ "." ~ column) -%}
+        {%- endfor -%}
+        {%- do missing.append("num_nonnulls(" ~ any_columns | join(", ") ~ ") = 0") -%}
+    {%- endif -%}
+    {%- do conditions.update({"missing_value": [missing | join(" or ")] if missing else []}) -%}
+    {%- set invalid = [] -%}
+    {%- for column, code in rules["codes"].items() -%}
+        {%- set literals = [] -%}
+        {%- for value in code["values"] -%}
+            {%- do literals.append(sql_literal(value)) -%}
+        {%- endfor -%}
+        {%- do invalid.append(alias ~ "." ~ column ~ "_code not in (" ~ literals | join(", ")
+            ~ ")") -%}
+    {%- endfor -%}
+    {%- do conditions.update({"invalid_code": [invalid | join(" or ")] if invalid else []}) -%}
+    {%- set outside = [] -%}
+    {%- for column, bounds in rules["ranges"].items() -%}
+        {%- do outside.append(is_out_of_range(alias ~ "." ~ column, bounds[0], bounds[1])) -%}
+    {%- endfor -%}
+    {%- do conditions.update({"out_of_range": [outside | join(" or ")] if outside else []}) -%}
+    {%- do conditions.update({"bad_interval": [
+        alias ~ "." ~ rules["interval_start"] ~ " > " ~ alias ~ ".time"]
+        if rules["interval_start"] else []}) -%}
+    {%- do conditions.update({"future_time": [is_future_time(alias)]}) -%}
+    case
+        {%- for reason in var("setu_contract")["reasons"] %}
+            {%- for condition in conditions.get(reason, []) %}
+        when {{ condition }} then {{ sql_literal(reason) }}
+            {%- endfor %}
+        {%- endfor %}
+    end
+{%- endmacro %}
+
+{#- The code column of a Bronze column with a code list, normalised as the contract says
+    (trimmed, then upper or lower case): `<column>_code`. -#}
+{% macro normalized_code(table_name, column) -%}
+    {{ bronze_contract(table_name)["codes"][column]["normalize"] }}(trim({{ column }}))
 {%- endmacro %}
 
 {#- True when an earlier Bronze row (lower id) of the same machine or device has the same

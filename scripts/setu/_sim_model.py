@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import time as clock_time
 
+from setu import contract
+
 SECOND = 1_000_000  # microseconds
 MINUTE = 60 * SECOND
 HOUR = 60 * MINUTE
@@ -22,35 +24,21 @@ TELEMETRY_PERIOD = 10 * SECOND
 DEVICE_PERIOD = 30 * SECOND
 DEFAULT_TICKS_PER_MM = 20.0  # contract: the default for devices without a calibration
 
-# Bronze columns the simulator writes, in row order (`id` is the database's).
+# Bronze columns the simulator writes, in row order (`id` is the database's), from the
+# contract's one home: the common columns, then each table's own.
 TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
-    "machine_state_events": (
-        "time", "ingested_at", "gateway_id", "machine_id", "state", "program_name",
-    ),
-    "machine_cycles": (
-        "time", "ingested_at", "gateway_id", "machine_id", "cycle_start", "program_name",
-        "part_count", "result", "std_cycle_seconds", "std_load_unload_seconds",
-        "down_threshold_seconds",
-    ),
-    "machine_telemetry": (
-        "time", "ingested_at", "gateway_id", "machine_id", "spindle_speed_rpm",
-        "feed_rate_mm_min", "spindle_load_pct", "spindle_temp_c", "motor_temp_c",
-        "coolant_temp_c", "power_kw", "energy_kwh",
-    ),
-    "alarms": (
-        "time", "ingested_at", "gateway_id", "machine_id", "alarm_code", "severity", "message",
-        "event",
-    ),
-    "platform_extension": (
-        "time", "ingested_at", "gateway_id", "device_id", "device_serial", "value", "unit",
-        "firmware",
-    ),
+    name: (*contract.COMMON_COLUMNS, *table.column_names)
+    for name, table in contract.bronze_tables().items()
 }
 TABLES = tuple(TABLE_COLUMNS)
-STATE_EVENTS, CYCLES, TELEMETRY, ALARMS, PLATFORM = range(len(TABLES))
+STATE_EVENTS, CYCLES, TELEMETRY, ALARMS, PLATFORM, DOWNTIME = (
+    TABLES.index(name) for name in (
+        "machine_state_events", "machine_cycles", "machine_telemetry", "alarms",
+        "platform_extension", "downtime_events"))
 # Row positions shared by every table, and the timestamp columns that need conversion.
 TIME, INGESTED_AT, GATEWAY, ENTITY = 0, 1, 2, 3
 CYCLE_START = TABLE_COLUMNS["machine_cycles"].index("cycle_start")
+DOWN_START = TABLE_COLUMNS["downtime_events"].index("down_start")
 MEASURES = slice(4, 12)  # the eight telemetry measures
 
 
@@ -116,6 +104,26 @@ STOPPING_ALARMS = tuple(code for code in ALARM_CODES if code.stops_machine)
 MINOR_ALARMS = tuple(code for code in ALARM_CODES if not code.stops_machine)
 MAINTENANCE_ALARM = next(code for code in ALARM_CODES if code.code == "PM-001")
 EMERGENCY_STOP = next(code for code in ALARM_CODES if code.code == "EMG-001")
+
+
+@dataclass(frozen=True)
+class DowntimeReason:
+    code: str
+    description: str
+    planned: bool  # planned stops leave OEE's planned production time
+
+
+DOWNTIME_REASONS = (
+    DowntimeReason("BREAK", "Operator break", True),
+    DowntimeReason("PM", "Planned maintenance", True),
+    DowntimeReason("NO-ORDER", "No order scheduled", True),
+    DowntimeReason("BREAKDOWN", "Machine breakdown", False),
+    DowntimeReason("WAIT-MAT", "Waiting for material", False),
+    DowntimeReason("TOOL", "Tool change or breakage", False),
+)
+# Sent by some operators' terminals, but missing from master.downtime_reasons: accepted,
+# counted as unplanned (contract).
+UNKNOWN_DOWNTIME_REASON = "MISC-99"
 
 
 def severity_spellings(severity: str) -> tuple[str, ...]:
@@ -220,8 +228,10 @@ class Source:
 class MachineModel(Source):
     """One CNC machine: OFF, IDLE, SETUP, RUNNING, ALARM, MAINTENANCE; cycles and telemetry."""
 
-    def __init__(self, machine_id: int, seed: int, start: int, end: int) -> None:
+    def __init__(self, machine_id: int, seed: int, start: int, end: int,
+                 stoppages: bool = False) -> None:
         self.machine_id = machine_id
+        self.stoppages = stoppages
         self.rng = random.Random(f"setu-sim/{seed}/machine/{machine_id}")
         rng = self.rng
         self.site = machine_site(machine_id)
@@ -237,6 +247,8 @@ class MachineModel(Source):
         self.motor_temp = ambient + 6.0
         self.coolant_temp = ambient + 1.0
         self.next_sample = start + rng.randrange(0, TELEMETRY_PERIOD, 1000)
+        # Its own stream: stoppage classification does not move the other streams' draws.
+        self.downtime_rng = random.Random(f"setu-sim/{seed}/downtime/{machine_id}")
         super().__init__(start, end)
 
     # -- emitters ----------------------------------------------------------------------------
@@ -255,6 +267,17 @@ class MachineModel(Source):
         for at, event in ((raised, "RAISED"), (cleared, "CLEARED")):
             self._emit(ALARMS, [at, None, self.gateway_id, self.machine_id, code.code, severity,
                                 code.description, event])
+
+    def _stoppage(self, start: int, end: int, *reasons: str) -> None:
+        """A classified stoppage, sent when it ends; now and then with a code that master
+        does not know."""
+        if not self.stoppages:
+            return
+        rng = self.downtime_rng
+        reason = UNKNOWN_DOWNTIME_REASON if rng.random() < 0.05 else rng.choice(reasons)
+        program = None if self.program is None else self.program.name
+        self._emit(DOWNTIME, [end, None, self.gateway_id, self.machine_id, start, reason,
+                              program])
 
     def _samples(self, until: int, mode: str) -> None:
         """Telemetry every 10 s up to `until`, shaped by what the machine is doing."""
@@ -321,7 +344,9 @@ class MachineModel(Source):
             if choice < 0.06:
                 at = self._maintenance(at)
             elif choice < 0.16:
+                off_from = at
                 at = self._off(at, rng.uniform(1.0, 8.0) * HOUR)
+                self._stoppage(off_from, at, "NO-ORDER")
             self._set_state(at, "IDLE")
             idle_until = at + _seconds(rng.uniform(120, 1200))
             self._samples(idle_until, "standby")
@@ -356,6 +381,7 @@ class MachineModel(Source):
         until = at + _seconds(self.rng.uniform(1800, 7200))
         self._alarm(at, until, MAINTENANCE_ALARM)
         self._samples(until, "maintenance")
+        self._stoppage(at, until, "PM")
         return until
 
     def _production_run(self, at: int) -> Iterator[int]:
@@ -410,7 +436,9 @@ class MachineModel(Source):
         if choice < 0.94:
             return _seconds(std + (threshold - std) * rng.uniform(0.02, 1.0))
         self._set_state(cycle_end, "IDLE")
-        return _seconds(threshold * rng.uniform(1.05, 3.0))
+        gap = _seconds(threshold * rng.uniform(1.05, 3.0))
+        self._stoppage(cycle_end, cycle_end + gap, "BREAK", "WAIT-MAT")
+        return gap
 
     def _stopping_alarm(self, at: int, cycle_end: int) -> int:
         """An alarm that stops the machine mid-cycle: the cycle is aborted (no cycle row)."""
@@ -424,6 +452,7 @@ class MachineModel(Source):
         self._set_state(cleared, "IDLE")
         restart = cleared + _seconds(rng.uniform(60, 300))
         self._samples(restart, "standby")
+        self._stoppage(raised, restart, "BREAKDOWN", "TOOL")
         return restart
 
 

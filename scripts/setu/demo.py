@@ -11,21 +11,15 @@ import psycopg
 from rich.console import Console
 from rich.table import Table
 
-from setu import dbt
+from setu import contract, dbt
 
 console = Console(width=None if sys.stdout.isatty() else 120)
 
-BRONZE_TO_FACT = {
-    "machine_state_events": "fct_state_intervals",
-    "machine_cycles": "fct_machine_cycles",
-    "machine_telemetry": "fct_telemetry",
-    "alarms": "fct_alarm_events",
-    "platform_extension": "fct_platform_extension",
-}
+BRONZE_TO_FACT = contract.bronze_to_fact()
 GOLD_RELATIONS = (
     "gold.machine_utilization_daily", "gold.program_history_daily", "gold.alerts_daily",
     "gold.energy_hourly", "gold.energy_daily", "gold.sensor_stats_15m",
-    "webapp.machine_status_current",
+    "gold.downtime_daily", "gold.oee_daily", "webapp.machine_status_current",
 )
 
 
@@ -82,6 +76,26 @@ def utilization_sample(conn: psycopg.Connection) -> Table | str:
     return table
 
 
+def oee_sample(conn: psycopg.Connection) -> Table | str:
+    """The fleet's OEE per local day, and its three factors (means over machine-days)."""
+    if conn.execute("select to_regclass('gold.oee_daily')").fetchone()[0] is None:
+        return "gold.oee_daily was not built"
+    table = Table("local date", "machines", "availability", "performance", "quality", "OEE",
+                  "planned stop h", title="OEE by day (mean over machines)")
+
+    def percent(value: float | None) -> str:
+        return "" if value is None else f"{100 * value:.1f} %"
+
+    for day, machines, availability, performance, quality, oee, planned_stop in conn.execute(
+        "select local_date, count(*), avg(availability), avg(performance), avg(quality),"
+        " avg(oee), sum(planned_down_seconds) / 3600 from gold.oee_daily"
+        " group by local_date order by local_date limit 7"
+    ):
+        table.add_row(str(day), str(machines), percent(availability), percent(performance),
+                      percent(quality), percent(oee), f"{planned_stop:.1f}")
+    return table
+
+
 @click.command("demo")
 @click.option("--machines", default=20, show_default=True, type=click.IntRange(min=1),
               help="machines in the simulated fleet")
@@ -102,7 +116,7 @@ def demo(machines: int, duration_hours: int, seed: int) -> None:
     console.rule(f"2/3 Simulating {machines} machines for {duration_hours} h (seed {seed})")
     duration = timedelta(hours=duration_hours)
     config = SimulationConfig(machines=machines, start=default_start(duration, False),
-                              duration=duration, seed=seed)
+                              duration=duration, seed=seed, stoppages=True)
     with connect() as conn:
         result = simulate_into_database(conn, config)
     if result.skipped:
@@ -120,7 +134,7 @@ def demo(machines: int, duration_hours: int, seed: int) -> None:
 
     with connect(autocommit=True) as conn:
         for table in (reconciliation(conn), quarantine_reasons(conn), gold_summary(conn),
-                      utilization_sample(conn)):
+                      utilization_sample(conn), oee_sample(conn)):
             console.print(table)
     if code != dbt.EXIT_SUCCESS:
         console.print("[red]dbt build reported failures: see its log above[/]")

@@ -7,7 +7,8 @@ show the rules; `build_suites()` turns them into GX expectation objects.
 
 What the suites check, beside dbt's own tests: keys never null, the contract's code lists
 (state, result, severity_class, side, unit, reason), the contract's physical ranges (the
-same bounds that send a Bronze row to the quarantine), utilization within 0..100, statistics
+same bounds that send a Bronze row to the quarantine, read from the contract's one home),
+OEE factors in range, utilization within 0..100, statistics
 in order (min ≤ p25 ≤ median ≤ p75 ≤ max) and at least one row in the core facts.
 """
 
@@ -17,32 +18,27 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-STATES = ["OFF", "IDLE", "RUNNING", "SETUP", "ALARM", "MAINTENANCE"]
-RESULTS = ["GOOD", "SCRAP"]
-EVENTS = ["RAISED", "CLEARED"]
+from setu import contract
+
+# Code lists, reasons, tables and ranges come from the contract's one home (setu.contract,
+# var setu_contract of dbt_project.yml), so the suites cannot disagree with the models.
+STATES = list(contract.codes("machine_state_events", "state"))
+RESULTS = list(contract.codes("machine_cycles", "result"))
+EVENTS = list(contract.codes("alarms", "event"))
 SEVERITY_CLASSES = ["emergency", "error", "warning", "other"]
 SIDES = ["LEFT", "RIGHT", "CENTER"]
-UNITS = ["ticks", "mm"]
-REASONS = ["unknown_machine", "missing_value", "invalid_code", "out_of_range", "bad_interval",
-           "future_time", "duplicate"]
-BRONZE_TABLES = ["machine_state_events", "machine_cycles", "machine_telemetry", "alarms",
-                 "platform_extension"]
+UNITS = list(contract.codes("platform_extension", "unit"))
+REASONS = list(contract.reasons())
+BRONZE_TABLES = list(contract.bronze_table_names())
 SENSORS = ["spindle_temp_c", "motor_temp_c", "coolant_temp_c", "spindle_load_pct", "power_kw"]
 STATE_SECONDS = [f"{state.lower()}_seconds" for state in STATES]
 # The longest local day (25 hours, when daylight saving time ends), in seconds.
 LONGEST_DAY_SECONDS = 25 * 3600
 # Contract ranges of the telemetry measures (outside them a row is quarantined out_of_range):
-# column -> (min, max), None for an open end.
-MEASURE_RANGES: dict[str, tuple[float | None, float | None]] = {
-    "spindle_speed_rpm": (0, 60000),
-    "feed_rate_mm_min": (0, None),
-    "spindle_load_pct": (0, 1000),
-    "spindle_temp_c": (-50, 300),
-    "motor_temp_c": (-50, 300),
-    "coolant_temp_c": (-50, 300),
-    "power_kw": (0, None),
-    "energy_kwh": (0, None),
-}
+# column -> (min, max), None for an open end. Only these: the contract sets no bound on
+# energy_kwh, so a suite must not fail a reading that Silver accepts.
+MEASURE_RANGES: dict[str, tuple[float | None, float | None]] = dict(
+    contract.bronze_tables()["machine_telemetry"].ranges)
 
 Rule = tuple[str, dict[str, Any]]
 
@@ -154,6 +150,14 @@ def suite_specs() -> list[SuiteSpec]:
             *in_set("side", SIDES),
             *in_set("unit", UNITS),
         ]),
+        # A machine can run for days without a classified stop: no row count.
+        SuiteSpec("silver.fct_downtime_events", [
+            *not_null("bronze_id", "machine_id", "down_start", "down_end", "down_seconds",
+                      "reason_code"),
+            *unique("bronze_id"),
+            *between("down_seconds", 0),
+            *at_least("down_end", "down_start"),
+        ]),
         SuiteSpec("silver.quarantine", [
             *not_null("source_table", "bronze_id", "reason", "quarantined_at"),
             *unique_together("source_table", "bronze_id"),
@@ -195,6 +199,25 @@ def suite_specs() -> list[SuiteSpec]:
             *unique_together("machine_id", "local_date", "severity_class"),
             *in_set("severity_class", SEVERITY_CLASSES),
             *between("alert_count", 1),
+        ]),
+        SuiteSpec("gold.downtime_daily", [
+            *not_null("machine_id", "local_date", "reason_code", "events", "down_seconds",
+                      "planned"),
+            *unique_together("machine_id", "local_date", "reason_code"),
+            *between("events", 1),
+            *between("down_seconds", 0),
+        ]),
+        SuiteSpec("gold.oee_daily", [
+            *has_rows(),
+            *not_null("machine_id", "local_date", "planned_seconds", "running_seconds",
+                      "cycles", "good_cycles"),
+            *unique_together("machine_id", "local_date"),
+            *between("planned_seconds", 0, LONGEST_DAY_SECONDS),
+            *between("availability", 0),
+            *between("performance", 0),
+            *between("quality", 0, 1),
+            *between("oee", 0),
+            *at_least("cycles", "good_cycles"),
         ]),
         SuiteSpec("gold.energy_hourly", [
             *has_rows(),

@@ -35,6 +35,8 @@ import psycopg
 from psycopg import sql
 from psycopg.copy import QueuedLibpqWriter
 
+from setu import contract
+
 if TYPE_CHECKING:
     import pyarrow as pa
 
@@ -42,10 +44,7 @@ if TYPE_CHECKING:
 # and pyarrow (with what it pulls in) would double the start-up time of every command.
 
 BRONZE_SCHEMA = "bronze"
-BRONZE_TABLES = (
-    "machine_state_events", "machine_cycles", "machine_telemetry", "alarms",
-    "platform_extension",
-)
+BRONZE_TABLES = contract.bronze_table_names()
 LEDGER_TABLE = "_ingest.ledger"
 # Rows per Arrow record batch encoded at a time: large enough that kernel overhead is
 # negligible, small enough that the server starts early and encoding overlaps its work

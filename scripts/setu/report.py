@@ -1,10 +1,11 @@
 """`setu report`: the CNC dashboard panels of one site-local day on one self-contained page.
 
-The panels are those of the dashboards (exposures machine_dashboard, energy_dashboard and
-alerts_dashboard; the queries in analyses/cnc_dashboard/): utilization, the 30-minute
-operational timeline, temperature box plots, program history, hourly energy with the peak
-hour and the day's total, and the alerts. Everything is read from Gold (and the state
-intervals for the timeline) and drawn as inline SVG in one HTML file: no plotting library,
+The panels are those of the dashboards (exposures machine_dashboard, energy_dashboard,
+alerts_dashboard and oee_dashboard; the queries in analyses/cnc_dashboard/): utilization, the
+30-minute operational timeline, temperature box plots, OEE with the day's stoppages by
+reason, program history, hourly energy with the peak hour and the day's total, and the
+alerts. Everything is read from Gold (and the state intervals for the timeline) and drawn as
+inline SVG in one HTML file: no plotting library,
 nothing fetched when the page opens. `--png` also takes a screenshot of it with headless
 Chromium (Debian package `chromium`).
 """
@@ -59,6 +60,8 @@ class ReportData:
     energy_days: list[dict]
     alert_counts: list[dict]
     alerts: list[dict]
+    oee: list[dict] = field(default_factory=list)
+    downtime: list[dict] = field(default_factory=list)
     generated_at: datetime = field(default_factory=datetime.now)
 
 
@@ -169,6 +172,16 @@ def load(conn: psycopg.Connection, day: date, machine: int | None) -> ReportData
                 and a.time < ((%(day)s::date + 1)::timestamp
                     at time zone coalesce(m.timezone, 'UTC'))
             order by a.time desc limit %(limit)s""", params | {"limit": ALERT_LIST_ROWS}),
+        oee=_fetch(conn, f"select * from gold.oee_daily where {in_day} order by machine_id",
+                   params),
+        downtime=_fetch(conn, f"""
+            select d.reason_code, r.description as reason_description, d.planned,
+                sum(d.events) as events, sum(d.down_seconds) as down_seconds,
+                count(distinct d.machine_id) as machines
+            from gold.downtime_daily as d
+            left join master.downtime_reasons as r on d.reason_code = r.reason_code
+            where d.{in_day}
+            group by 1, 2, 3 order by 5 desc, 1""", params),
     )
     if not data.utilization and not data.energy and not data.programs:
         raise ReportError(f"no Gold rows for {day}"
@@ -378,6 +391,45 @@ def programs_panel(data: ReportData) -> str:
          f"{row['mean_cycle_seconds']:.1f}"] for row in data.programs))
 
 
+OEE_FACTORS = [("availability", "#2e9e4f"), ("performance", "#3a7bd5"),
+               ("quality", "#8e5cc4"), ("oee", "#263238")]
+
+
+def oee_panel(data: ReportData) -> str:
+    """Per machine the three OEE factors and OEE as bars (0-100 %, longer bars clipped),
+    then the day's stoppages by reason."""
+    machines = {row["machine_id"]: row for row in data.machines}
+    if not data.oee:
+        return "<p>No OEE rows that day (no closed state intervals).</p>"
+    left, width, bar, gap = 150, 130, 14, 10
+    height = 30 + len(data.oee) * (bar + gap) + 10
+    body = [text(left + index * (width + 20), 14, factor.upper() if factor == "oee"
+                 else factor, weight="bold")
+            for index, (factor, _) in enumerate(OEE_FACTORS)]
+    for row_index, row in enumerate(data.oee):
+        y = 24 + row_index * (bar + gap)
+        body.append(text(left - 8, y + 11, machine_label(machines, row["machine_id"]), "end"))
+        for index, (factor, color) in enumerate(OEE_FACTORS):
+            x = left + index * (width + 20)
+            value = row[factor]
+            body.append(rect(x, y, width, bar, "#eceff1"))
+            if value is not None:
+                body.append(rect(x, y, width * min(value, 1.0), bar, color,
+                                 f"{factor}: {100 * value:.1f} %"))
+            body.append(text(x + width - 4, y + 11, "n/a" if value is None
+                             else f"{100 * value:.1f} %", "end", 10,
+                             "#ffffff" if value is not None and value > 0.6 else "#37474f"))
+    chart = svg(left + len(OEE_FACTORS) * (width + 20), height, body,
+                "OEE and its factors per machine")
+    if not data.downtime:
+        return chart + "<p>No classified stoppages that day.</p>"
+    reasons = table(["reason", "description", "planned", "stops", "machines", "hours"], (
+        [row["reason_code"], row["reason_description"] or "(not in master)",
+         "yes" if row["planned"] else "no", row["events"], row["machines"],
+         f"{row['down_seconds'] / 3600:.2f}"] for row in data.downtime))
+    return chart + reasons
+
+
 STYLE = """
 body { font-family: system-ui, sans-serif; color: #263238; margin: 24px; background: #fafafa; }
 h1 { font-size: 22px; margin: 0 0 4px; } h2 { font-size: 16px; margin: 24px 0 8px; }
@@ -403,6 +455,8 @@ def render(data: ReportData, machine: int | None) -> str:
          timeline_panel(data)),
         ("Temperature box plots (15-minute UTC buckets: min, p25, median, p75, max)",
          box_note + box_panel(data)),
+        ("OEE (availability × performance × quality) and stoppages by reason",
+         oee_panel(data)),
         ("Program history", programs_panel(data)),
         ("Energy per hour", energy_panel(data)),
         ("Alerts (RAISED)", alerts_panel(data)),
@@ -446,8 +500,9 @@ def report(day_text: str | None, machine: int | None, out: Path | None, png: Pat
            target: str | None) -> None:
     """Render the dashboard panels of one day from Gold to one HTML page (and PNG).
 
-    Utilization, the 30-minute operational timeline, temperature box plots, program
-    history, hourly energy with its peak hour, and the alerts, as on the dashboards.
+    Utilization, the 30-minute operational timeline, temperature box plots, OEE and
+    stoppages by reason, program history, hourly energy with its peak hour, and the alerts,
+    as on the dashboards.
     """
     from setu.profile import connect
 

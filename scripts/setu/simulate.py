@@ -29,6 +29,9 @@ from setu._sim_model import (
     ALARMS,
     CYCLE_START,
     CYCLES,
+    DOWN_START,
+    DOWNTIME,
+    DOWNTIME_REASONS,
     ENTITY,
     INGESTED_AT,
     MEASURES,
@@ -58,7 +61,7 @@ UNKNOWN_MACHINE_BASE = 900_000
 
 # -- bad input -------------------------------------------------------------------------------
 
-MACHINE_TABLES = frozenset({STATE_EVENTS, CYCLES, TELEMETRY, ALARMS})
+MACHINE_TABLES = frozenset({STATE_EVENTS, CYCLES, TELEMETRY, ALARMS, DOWNTIME})
 ALL_TABLES = frozenset(range(len(TABLES)))
 # The contract's reasons and the tables each can occur in (unknown_machine does not apply
 # to platform extension rows: devices are created on first sight).
@@ -68,7 +71,7 @@ BAD_INPUT_CLASSES: dict[str, frozenset[int]] = {
     "missing_value": ALL_TABLES,
     "out_of_range": frozenset({TELEMETRY}),
     "invalid_code": frozenset({STATE_EVENTS, CYCLES, ALARMS, PLATFORM}),
-    "bad_interval": frozenset({CYCLES}),
+    "bad_interval": frozenset({CYCLES, DOWNTIME}),
     "duplicate": ALL_TABLES,
 }
 DEFAULT_RATE = 0.005
@@ -125,7 +128,10 @@ REQUIRED_COLUMNS = {
     TELEMETRY: (tuple(range(MEASURES.start, MEASURES.stop)),),
     ALARMS: ((4,), (5,), (7,)),
     PLATFORM: ((5,), (6,), (3, 4)),
+    DOWNTIME: ((4,), (5,)),
 }
+# The column that must not be after `time` (else bad_interval).
+INTERVAL_START = {CYCLES: CYCLE_START, DOWNTIME: DOWN_START}
 # Sensor fault readings outside the contract's ranges: (column position, values).
 OUT_OF_RANGE_VALUES = (
     (7, (3276.7, -99.9)),  # spindle_temp_c
@@ -142,13 +148,16 @@ class Transport:
     """What happens to one source's events between the controller and Bronze."""
 
     def __init__(self, seed: int, source_key: str, rates: BadInputRates) -> None:
-        self.rng = random.Random(f"setu-sim/{seed}/transport/{source_key}")
+        self.rng = self.event_rng = random.Random(f"setu-sim/{seed}/transport/{source_key}")
+        # Stoppages draw from their own stream, so the other tables' bad input stays put.
+        self.downtime_rng = random.Random(f"setu-sim/{seed}/transport/{source_key}/downtime")
         self.rates = rates
         self.classes = {table: rates.classes_for(table) for table in ALL_TABLES}
         self.injected: dict[tuple[str, str], int] = {}
 
     def deliver(self, table: int, row: list) -> list[tuple[int, int, list]]:
         """The rows that reach Bronze for one event: (arrival, resend flag, row)."""
+        self.rng = self.downtime_rng if table == DOWNTIME else self.event_rng
         rng, r = self.rng, self.rng.random
         chosen = None
         draw = r()
@@ -185,8 +194,8 @@ class Transport:
         skew = row[INGESTED_AT] + FUTURE_TIME_MARGIN + int(
             self.rng.uniform(30, 6 * 3600) * SECOND) - row[TIME]
         row[TIME] += skew
-        if table == CYCLES:
-            row[CYCLE_START] += skew
+        if table in INTERVAL_START:
+            row[INTERVAL_START[table]] += skew
 
     def _missing_value(self, table: int, row: list) -> None:
         for position in self.rng.choice(REQUIRED_COLUMNS[table]):
@@ -201,7 +210,7 @@ class Transport:
         row[position] = self.rng.choice(codes)
 
     def _bad_interval(self, table: int, row: list) -> None:
-        row[CYCLE_START] = row[TIME] + int(self.rng.uniform(1, 600) * SECOND)
+        row[INTERVAL_START[table]] = row[TIME] + int(self.rng.uniform(1, 600) * SECOND)
 
 
 # -- the simulation ------------------------------------------------------------------------------
@@ -214,6 +223,12 @@ class SimulationConfig:
     seed: int = 1
     rates: BadInputRates = field(default_factory=BadInputRates)
     devices: int | None = None  # default: one per ~4 machines, at least one of each kind
+    # Classified stoppages (bronze.downtime_events, contract v2). `setu simulate` and
+    # `setu demo` send them; off by default for library callers whose reconciliation still
+    # lists the v1 tables (soak.py's BRONZE_TO_FACT), where the extra rows would count as
+    # unreconciled. Off, every other row is exactly as before: stoppages draw from random
+    # streams of their own.
+    stoppages: bool = False
 
     def __post_init__(self) -> None:
         if self.machines < 1:
@@ -243,6 +258,8 @@ class SimulationConfig:
             "duration_seconds": self.duration.total_seconds(), "seed": self.seed,
             "rates": asdict(self.rates),
         }
+        if self.stoppages:  # runs without them keep their ledger key
+            identity["stoppages"] = True
         return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
 
     def describe(self) -> str:
@@ -270,7 +287,8 @@ class Fleet:
         start, end = config.start_us, config.end_us
         self.sources: list[tuple[Source, Transport]] = []
         for machine_id in range(1, config.machines + 1):
-            self.sources.append((MachineModel(machine_id, config.seed, start, end),
+            self.sources.append((MachineModel(machine_id, config.seed, start, end,
+                                              config.stoppages),
                                  Transport(config.seed, f"machine/{machine_id}", config.rates)))
         self.devices = [make_device(index, config.seed) for index in range(config.device_total)]
         for device in self.devices:
@@ -299,8 +317,9 @@ class Fleet:
         for _, table, _, _, _, row in cut:
             row[TIME] = to_datetime(row[TIME])
             row[INGESTED_AT] = to_datetime(row[INGESTED_AT])
-            if table == CYCLES and row[CYCLE_START] is not None:
-                row[CYCLE_START] = to_datetime(row[CYCLE_START])
+            start_column = INTERVAL_START.get(table)
+            if start_column is not None and row[start_column] is not None:
+                row[start_column] = to_datetime(row[start_column])
             batches.setdefault(TABLES[table], []).append(tuple(row))
         return batches
 
@@ -377,7 +396,8 @@ class CsvWriter:
 
 
 def upsert_master_data(conn: Any, config: SimulationConfig, devices: list) -> None:
-    """Sites, shifts, machines 1..N, alarm codes and device calibrations; idempotent."""
+    """Sites, shifts, machines 1..N, alarm codes, downtime reasons and device calibrations;
+    idempotent."""
     with conn.cursor() as cursor:
         cursor.executemany(
             "insert into master.sites (site_id, site_code, timezone) values (%s, %s, %s) "
@@ -408,6 +428,13 @@ def upsert_master_data(conn: Any, config: SimulationConfig, devices: list) -> No
             "on conflict (alarm_code) do update set description = excluded.description "
             "where alarm_codes.description is distinct from excluded.description",
             [(code.code, code.description) for code in ALARM_CODES])
+        cursor.executemany(
+            "insert into master.downtime_reasons (reason_code, description, planned) "
+            "values (%s, %s, %s) on conflict (reason_code) do update set "
+            "description = excluded.description, planned = excluded.planned "
+            "where (downtime_reasons.description, downtime_reasons.planned) "
+            "is distinct from (excluded.description, excluded.planned)",
+            [(reason.code, reason.description, reason.planned) for reason in DOWNTIME_REASONS])
         cursor.executemany(
             "insert into master.device_calibrations (device_id, ticks_per_mm) "
             "values (%s, %s) on conflict (device_id) do update set "
@@ -577,7 +604,7 @@ RATE_OPTIONS = {
     "missing_value": "a required column null",
     "out_of_range": "a telemetry measure outside its physical range",
     "invalid_code": "state, result, event or unit not in its list",
-    "bad_interval": "cycle_start after the cycle end",
+    "bad_interval": "cycle_start or down_start after the row's time (the end)",
     "duplicate": "a re-send of an earlier row (same source, time and values)",
     "late": "arrives up to an hour after later events of the same source",
 }
@@ -610,6 +637,8 @@ def _rate_options(function: Callable) -> Callable:
               help="With --stream: rows per second (the simulated clock speeds up to match); "
                    "without it the stream runs at real time.")
 @_rate_options
+@click.option("--stoppages/--no-stoppages", default=True, show_default=True,
+              help="Send classified stoppages (bronze.downtime_events).")
 @click.option("--clean", is_flag=True,
               help="Set every bad-input and late rate to 0 (explicit --*-rate options win).")
 @click.option("--csv-dir", type=click.Path(file_okay=False, path_type=Path),
@@ -618,13 +647,15 @@ def _rate_options(function: Callable) -> Callable:
 @click.option("--target", help="dbt target to write to (default: the profile's target).")
 def simulate(machines: int, start_text: str | None, duration_text: str, seed: int,
              devices: int | None, stream: bool, rows_per_second: float | None, clean: bool,
-             csv_dir: Path | None, target: str | None, **rates: float | None) -> None:
-    """Simulate a CNC fleet into Bronze: states, cycles, telemetry, alarms, devices.
+             csv_dir: Path | None, target: str | None, stoppages: bool,
+             **rates: float | None) -> None:
+    """Simulate a CNC fleet into Bronze: states, cycles, telemetry, alarms, stoppages, devices.
 
-    Upserts master data (two sites, their shifts, machines 1..N, alarm codes, device
-    calibrations), then writes the Bronze rows in arrival order with explicit ingested_at,
-    with bad input of every contract class at the given rates (0.5% each by default;
-    --clean for none). A run with the same parameters as one already loaded is skipped.
+    Upserts master data (two sites, their shifts, machines 1..N, alarm codes, downtime
+    reasons, device calibrations), then writes the Bronze rows in arrival order with
+    explicit ingested_at, with bad input of every contract class at the given rates (0.5%
+    each by default; --clean for none). A run with the same parameters as one already
+    loaded is skipped.
     """
     from rich.console import Console
 
@@ -637,6 +668,7 @@ def simulate(machines: int, start_text: str | None, duration_text: str, seed: in
     try:
         config = SimulationConfig(
             machines=machines, start=start, duration=duration, seed=seed, devices=devices,
+            stoppages=stoppages,
             rates=BadInputRates(**{name: getattr(base, name) if value is None else value
                                    for name, value in rates.items()}))
     except ValueError as exc:

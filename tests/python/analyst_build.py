@@ -69,7 +69,8 @@ def small_build(cluster: Cluster, dbt_run: Callable[[list[str]], int]) -> Build:
     target = ["--target-path", str(target_path)]
     with on_database(DATABASE):
         assert dbt_run(["--quiet", "run-operation", "setup_warehouse", *target]) == 0
-        config = SimulationConfig(machines=MACHINES, start=START, duration=DURATION, seed=SEED)
+        config = SimulationConfig(machines=MACHINES, start=START, duration=DURATION, seed=SEED,
+                                  stoppages=True)
         with psycopg.connect(url) as conn:
             result = simulate_into_database(conn, config)
         assert not result.skipped and result.rows["machine_telemetry"] > 0

@@ -40,6 +40,7 @@ BRONZE_COLUMNS: dict[str, tuple[str, ...]] = {
     ),
     "machine_telemetry": ("machine_id", *MEASURES),
     "alarms": ("machine_id", "alarm_code", "severity", "message", "event"),
+    "downtime_events": ("machine_id", "down_start", "reason_code", "program_name"),
 }
 
 
@@ -209,6 +210,58 @@ def sensor_stats_15m(telemetry_rows: Iterable[Row]) -> dict[Key, Row]:
     }
 
 
+# ---- gold.downtime_daily, gold.oee_daily -------------------------------------------------------
+
+def downtime_daily(downtime_rows: Iterable[Row], timezone_of: dict[int, str],
+                   planned_reasons: dict[str, bool]) -> dict[Key, Row]:
+    """Each stoppage whole on the local date of its start; `planned` false for a code that
+    master.downtime_reasons does not hold."""
+    result: dict[Key, Row] = {}
+    for stop in downtime_rows:
+        machine = stop["machine_id"]
+        key = (machine, local_date(stop["down_start"], timezone_of[machine]),
+               stop["reason_code"])
+        group = result.setdefault(key, {"events": 0, "down_seconds": 0.0,
+                                        "planned": planned_reasons.get(key[2], False)})
+        group["events"] += 1
+        group["down_seconds"] += (stop["time"] - stop["down_start"]).total_seconds()
+    return result
+
+
+def oee_daily(utilization: dict[Key, Row], downtime: dict[Key, Row],
+              cycle_rows: Iterable[Row], timezone_of: dict[int, str]) -> dict[Key, Row]:
+    """One row per utilization row, with the contract's formulas."""
+    planned_down: dict[Key, float] = defaultdict(float)
+    for (machine, day, _reason), group in downtime.items():
+        if group["planned"]:
+            planned_down[(machine, day)] += group["down_seconds"]
+    standard: dict[Key, float] = defaultdict(float)
+    cycles: dict[Key, int] = defaultdict(int)
+    good: dict[Key, int] = defaultdict(int)
+    for cycle in cycle_rows:
+        machine = cycle["machine_id"]
+        key = (machine, local_date(cycle["time"], timezone_of[machine]))
+        cycles[key] += 1
+        good[key] += cycle["result"].strip().upper() == "GOOD"
+        if cycle.get("std_cycle_seconds") is not None:
+            standard[key] += cycle["std_cycle_seconds"]
+    result = {}
+    for key, day in utilization.items():
+        scheduled = sum(day[f"{state.lower()}_seconds"] for state in STATES if state != "OFF")
+        planned = max(scheduled - planned_down[key], 0.0)
+        running = day["running_seconds"]
+        availability = running / planned if planned else None
+        performance = standard[key] / running if running else None
+        quality = good[key] / cycles[key] if cycles[key] else None
+        factors = (availability, performance, quality)
+        result[key] = {
+            "planned_seconds": planned, "availability": availability,
+            "performance": performance, "quality": quality,
+            "oee": None if None in factors else availability * performance * quality,
+        }
+    return result
+
+
 # ---- webapp.machine_status_current -----------------------------------------------------------
 
 def machine_status_current(machines: Iterable[int], state_rows: Iterable[Row],
@@ -239,13 +292,18 @@ def machine_status_current(machines: Iterable[int], state_rows: Iterable[Row],
     return result
 
 
-def every_relation(machines: dict[int, str], rows: dict[str, list[Row]]) -> dict[str, dict]:
+def every_relation(machines: dict[int, str], rows: dict[str, list[Row]],
+                   planned_reasons: dict[str, bool] | None = None) -> dict[str, dict]:
     """Every Gold and serving relation from the accepted Bronze rows; machines maps each
-    machine in master.machines to its site's time zone."""
+    machine in master.machines to its site's time zone, planned_reasons each code of
+    master.downtime_reasons to its `planned`."""
     hourly = energy_hourly(rows["machine_telemetry"])
+    utilization = utilization_daily(rows["machine_state_events"], machines)
+    downtime = downtime_daily(rows.get("downtime_events", []), machines, planned_reasons or {})
     return {
-        "gold.machine_utilization_daily": utilization_daily(rows["machine_state_events"],
-                                                            machines),
+        "gold.machine_utilization_daily": utilization,
+        "gold.downtime_daily": downtime,
+        "gold.oee_daily": oee_daily(utilization, downtime, rows["machine_cycles"], machines),
         "gold.program_history_daily": program_history_daily(rows["machine_cycles"], machines),
         "gold.alerts_daily": alerts_daily(rows["alarms"], machines),
         "gold.energy_hourly": hourly,
@@ -262,6 +320,8 @@ KEYS = {
     "gold.machine_utilization_daily": ("machine_id", "local_date"),
     "gold.program_history_daily": ("machine_id", "local_date", "program_name"),
     "gold.alerts_daily": ("machine_id", "local_date", "severity_class"),
+    "gold.downtime_daily": ("machine_id", "local_date", "reason_code"),
+    "gold.oee_daily": ("machine_id", "local_date"),
     "gold.energy_hourly": ("machine_id", "bucket"),
     "gold.energy_daily": ("machine_id", "local_date"),
     "gold.sensor_stats_15m": ("machine_id", "sensor", "bucket"),
@@ -321,7 +381,7 @@ def reset_inputs(conn: psycopg.Connection) -> None:
         "select format('%I.%I', schemaname, tablename) from pg_tables"
         " where schemaname = 'bronze' or (schemaname, tablename) in"
         " (select 'master', unnest(array['sites', 'shifts', 'machines',"
-        "  'device_calibrations', 'alarm_codes']))")]
+        "  'device_calibrations', 'alarm_codes', 'downtime_reasons']))")]
     conn.execute(f"truncate {', '.join(tables)} restart identity")
 
 

@@ -26,6 +26,7 @@ Row = dict[str, Any]
 
 BRONZE_TABLES = (
     "machine_state_events", "machine_cycles", "machine_telemetry", "alarms", "platform_extension",
+    "downtime_events",
 )
 # Bronze columns beyond id, time, ingested_at, gateway_id (contract, "Bronze inputs").
 BRONZE_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -40,6 +41,7 @@ BRONZE_COLUMNS: dict[str, tuple[str, ...]] = {
     ),
     "alarms": ("machine_id", "alarm_code", "severity", "message", "event"),
     "platform_extension": ("device_id", "device_serial", "value", "unit", "firmware"),
+    "downtime_events": ("machine_id", "down_start", "reason_code", "program_name"),
 }
 FACT_OF = {
     "machine_state_events": "fct_state_intervals",
@@ -47,6 +49,7 @@ FACT_OF = {
     "machine_telemetry": "fct_telemetry",
     "alarms": "fct_alarm_events",
     "platform_extension": "fct_platform_extension",
+    "downtime_events": "fct_downtime_events",
 }
 TELEMETRY_MEASURES = BRONZE_COLUMNS["machine_telemetry"][1:]
 STATES = {"OFF", "IDLE", "RUNNING", "SETUP", "ALARM", "MAINTENANCE"}
@@ -122,6 +125,12 @@ def problems(table: str, row: Row, machines: set[int]) -> list[str]:
             found.append("missing_value")
         elif row["unit"].strip().lower() not in ("ticks", "mm"):
             found.append("invalid_code")
+    elif table == "downtime_events":
+        # no code list: a reason missing from master.downtime_reasons is accepted
+        if row.get("down_start") is None or row.get("reason_code") is None:
+            found.append("missing_value")
+        elif row["down_start"] > row["time"]:
+            found.append("bad_interval")
     if row["time"] > row["ingested_at"] + timedelta(minutes=5):
         found.append("future_time")
     return found
@@ -329,6 +338,25 @@ def platform_facts(
     return facts
 
 
+def downtime_facts(
+    rows: Sequence[Row],
+    verdict: dict[int, str | None],
+    shift_for: Callable[[int, datetime], int | None] = lambda machine, ts: None,
+) -> dict[int, Row]:
+    """bronze id -> fct_downtime_events values: down_end is the Bronze time, the shift is
+    that of down_start, the reason code as sent."""
+    return {
+        row["id"]: {
+            "machine_id": row["machine_id"], "down_start": row["down_start"],
+            "down_end": row["time"],
+            "down_seconds": (row["time"] - row["down_start"]).total_seconds(),
+            "reason_code": row["reason_code"], "program_name": row.get("program_name"),
+            "shift_id": shift_for(row["machine_id"], row["down_start"]),
+        }
+        for row in rows if verdict[row["id"]] is None
+    }
+
+
 # --------------------------------------------------------------------------------------------
 # Database helpers (the tests' plumbing, not part of the reference)
 # --------------------------------------------------------------------------------------------
@@ -367,7 +395,7 @@ def reset_warehouse(conn: psycopg.Connection) -> None:
             "select format('%I.%I', schemaname, tablename) from pg_tables"
             " where schemaname = 'bronze' or (schemaname, tablename) in"
             " (select 'master', unnest(array['sites','shifts','machines',"
-            "  'device_calibrations','alarm_codes']))"
+            "  'device_calibrations','alarm_codes','downtime_reasons']))"
         )
         tables = [r[0] for r in cur.fetchall()]
         if tables:

@@ -59,7 +59,8 @@ def test_there_are_dashboard_and_rollout_analyses() -> None:
         "cnc_dashboard/energy_hourly.sql", "cnc_dashboard/alert_summary.sql",
         "cnc_dashboard/alert_list.sql", "iot_rollout/format_counts.sql",
         "iot_rollout/devices_with_both_formats.sql", "iot_rollout/unified_recent_readings.sql",
-        "iot_rollout/side_switches.sql",
+        "iot_rollout/side_switches.sql", "cnc_dashboard/oee.sql",
+        "cnc_dashboard/downtime_by_reason.sql",
     } <= names
 
 
@@ -172,3 +173,49 @@ def test_rollout_side_switches(run: Query) -> None:
         assert {row["from_side"], row["to_side"]} == {"LEFT", "RIGHT"}
         assert (row["value_mm_before"] > 0) == (row["from_side"] == "RIGHT")
         assert row["switched_at"] > row["last_reading_before_at"]
+
+
+def test_oee_panel_matches_gold_and_downtime(run: Query, build: Build) -> None:
+    rows = run("cnc_dashboard/oee.sql")
+    assert rows and {str(row["local_date"]) for row in rows} == {build.day}
+    with psycopg.connect(build.url, row_factory=dict_row) as conn:
+        gold = {r["machine_id"]: r for r in conn.execute(
+            "select * from gold.oee_daily where local_date = %s", [build.day])}
+        stops = conn.execute(
+            "select machine_id, sum(down_seconds) filter (where planned) as planned,"
+            " sum(down_seconds) filter (where not planned) as unplanned"
+            " from gold.downtime_daily where local_date = %s group by machine_id",
+            [build.day]).fetchall()
+    assert {row["machine_id"] for row in rows} == set(gold)
+    for row in rows:
+        expected = gold[row["machine_id"]]
+        for factor in ("availability", "performance", "quality", "oee"):
+            value, shown = expected[factor], row[f"{factor}_pct"]
+            if value is None:
+                assert shown is None, factor
+            else:
+                assert float(shown) == pytest.approx(100 * value, abs=0.051), factor
+        assert row["good_cycles"] <= row["cycles"]
+    assert stops, "the simulated day has classified stoppages"
+    by_machine = {row["machine_id"]: row for row in rows}
+    for stop in stops:
+        row = by_machine[stop["machine_id"]]
+        assert float(row["planned_stop_hours"]) == pytest.approx(
+            (stop["planned"] or 0) / 3600, abs=0.006)
+        assert float(row["unplanned_stop_hours"]) == pytest.approx(
+            (stop["unplanned"] or 0) / 3600, abs=0.006)
+
+
+def test_downtime_by_reason_adds_up(run: Query, build: Build) -> None:
+    rows = run("cnc_dashboard/downtime_by_reason.sql")
+    assert rows
+    with psycopg.connect(build.url) as conn:
+        events, seconds = conn.execute(
+            "select sum(events), sum(down_seconds) from gold.downtime_daily").fetchone()
+    assert sum(row["events"] for row in rows) == events
+    assert float(sum(row["down_hours"] for row in rows)) == pytest.approx(
+        seconds / 3600, abs=0.01 * len(rows))
+    # a code that master does not hold is listed, unplanned and without a description
+    for row in rows:
+        if row["reason_description"] is None:
+            assert row["planned"] is False

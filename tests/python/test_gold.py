@@ -20,7 +20,10 @@ SITES = {1: BERLIN, 2: KOLKATA}
 # machine -> site. 4 never sends anything; 6 is added to master.machines in the last wave.
 MACHINES = {1: 1, 2: 2, 3: 1, 4: 1, 5: 1}
 NEW_MACHINE = (6, 2)
-TABLES = ("machine_state_events", "machine_cycles", "machine_telemetry", "alarms")
+TABLES = ("machine_state_events", "machine_cycles", "machine_telemetry", "alarms",
+          "downtime_events")
+# master.downtime_reasons; X-99, sent by machine 1, is not in it (counts as unplanned)
+DOWNTIME_REASONS = {"BREAK": True, "NO-ORDER": True, "TOOL": False}
 
 
 def event(when: datetime, **values) -> Row:
@@ -32,9 +35,9 @@ def state(when, machine, state, program=None) -> Row:
     return event(when, machine_id=machine, state=state, program_name=program)
 
 
-def cycle(start, end, machine, part_count, result="GOOD", program="P-1") -> Row:
+def cycle(start, end, machine, part_count, result="GOOD", program="P-1", std=300.0) -> Row:
     return event(end, machine_id=machine, cycle_start=start, program_name=program,
-                 part_count=part_count, result=result, std_cycle_seconds=300.0,
+                 part_count=part_count, result=result, std_cycle_seconds=std,
                  std_load_unload_seconds=60.0, down_threshold_seconds=600.0)
 
 
@@ -45,6 +48,11 @@ def sample(when, machine=1, **measures) -> Row:
 def alarm(when, code, severity, evt="RAISED", machine=1) -> Row:
     return event(when, machine_id=machine, alarm_code=code, severity=severity, event=evt,
                  message=f"{code} {evt.lower()}")
+
+
+def stop(start, end, machine, reason, program="P-1") -> Row:
+    return event(end, machine_id=machine, down_start=start, reason_code=reason,
+                 program_name=program)
 
 
 def jan(day, hour, minute=0, second=0) -> datetime:
@@ -99,6 +107,29 @@ def bronze_waves() -> list[dict[str, dict[str, Row]]]:
     c2["m1_c_0030"] = cycle(jan(14, 23, 20), jan(14, 23, 30), 1, 7)   # 00:30 CET: Jan 15
     c2["m2_c_0015"] = cycle(jan(14, 18, 35), jan(14, 18, 45), 2, 2, program="P-K")  # Jan 15
     c3["m1_late_cycle"] = cycle(jan(14, 23), jan(14, 23, 5), 1, 6, "SCRAP", "P-2")  # late
+
+    # Machine 3: a cycle without a standard (Mar 29) and one during a day without running
+    # time (Mar 30), for OEE.
+    c1["m3_c_no_std"] = cycle(utc(2026, 3, 29, 10), utc(2026, 3, 29, 10, 10), 3, 1,
+                              program="P-D", std=None)
+    c1["m3_c_not_running"] = cycle(utc(2026, 3, 30, 9, 55), utc(2026, 3, 30, 10), 3, 2,
+                                   program="P-D")
+
+    s1, s2, s3, s4 = (wave["downtime_events"] for wave in waves)
+    s1["m1_tool"] = stop(jan(14, 9), jan(14, 9, 20), 1, "TOOL")            # unplanned
+    s1["m1_break"] = stop(jan(14, 11), jan(14, 11, 30), 1, "BREAK")        # planned
+    # 23:40 CET Jan 14 to 00:20 CET Jan 15: counts whole on Jan 14
+    s1["m1_break_midnight"] = stop(jan(14, 22, 40), jan(14, 23, 20), 1, "BREAK")
+    s1["q_m1_no_reason"] = stop(jan(14, 12), jan(14, 12, 5), 1, None)
+    s1["q_m1_ends_before_start"] = stop(jan(14, 12, 10), jan(14, 12, 5), 1, "TOOL")
+    # Oct 24 (CEST): 3.5 h of planned stop on a day with 1 h outside OFF
+    s1["m5_no_order"] = stop(utc(2026, 10, 24, 21), utc(2026, 10, 25, 0, 30), 5, "NO-ORDER")
+    s2["m1_unknown_code"] = stop(jan(14, 13), jan(14, 13, 10), 1, "X-99")  # unplanned
+    s2["m1_no_order"] = stop(jan(15, 1), jan(15, 2), 1, "NO-ORDER")
+    s2["m2_tool"] = stop(jan(14, 19), jan(14, 19, 30), 2, "TOOL")          # 00:30 IST Jan 15
+    s3["m1_late_break"] = stop(jan(15, 0, 40), jan(15, 1, 10), 1, "BREAK")  # late by 50 min
+    # the only change to machine 3 in the last wave: OEE must follow the downtime alone
+    s4["m3_break"] = stop(utc(2026, 3, 29, 11), utc(2026, 3, 29, 11, 30), 3, "BREAK")
 
     t1, t2, t3, t4 = (wave["machine_telemetry"] for wave in waves)
     # Machine 1: the 15-minute bucket 10:00 UTC (10:14:59 in it, 10:15:00 not) and the meter.
@@ -173,7 +204,7 @@ class Loaded:
         return {machine: SITES[site] for machine, site in machines.items()}
 
     def expected(self, upto: int = 4) -> dict[str, dict]:
-        return ref.every_relation(self.machines(upto), self.accepted(upto))
+        return ref.every_relation(self.machines(upto), self.accepted(upto), DOWNTIME_REASONS)
 
 
 def reference_differences(loaded: Loaded, actual: dict[str, list[Row]], upto: int = 4
@@ -205,6 +236,9 @@ def loaded(db_url: str, dbt_run) -> Iterator[Loaded]:
         for machine, site in MACHINES.items():
             conn.execute("insert into master.machines values (%s, %s, %s)",
                          [machine, f"M{machine}", site])
+        for reason, planned in DOWNTIME_REASONS.items():
+            conn.execute("insert into master.downtime_reasons values (%s, %s, %s)",
+                         [reason, reason.lower(), planned])
         run(dbt_run, "run", "--full-refresh")
         for number, wave in enumerate(data.waves, start=1):
             if number == 4:
@@ -335,6 +369,8 @@ def test_program_history_by_hand(loaded: Loaded) -> None:
         (1, d(1, 15), "P-2"): (1, 0, 1, 300.0),      # the late cycle, 00:05 CET
         (2, d(1, 14), "P-K"): (1, 1, 0, 300.0),      # ends 23:45 IST
         (2, d(1, 15), "P-K"): (1, 1, 0, 600.0),      # ends 00:15 IST
+        (3, d(3, 29), "P-D"): (1, 1, 0, 600.0),      # no standard: counts here all the same
+        (3, d(3, 30), "P-D"): (1, 1, 0, 300.0),
     }
 
 
@@ -351,6 +387,68 @@ def test_alerts_by_hand(loaded: Loaded) -> None:
         (2, d(1, 14), "emergency"): 1,   # 18:29 UTC = 23:59 IST
         (2, d(1, 15), "emergency"): 1,   # 18:31 UTC = 00:01 IST, arrived late
     }
+
+
+# ---- gold.downtime_daily, gold.oee_daily -------------------------------------------------------
+
+def test_downtime_by_hand(loaded: Loaded) -> None:
+    actual = {key: (r["events"], r["down_seconds"], r["planned"])
+              for key, r in rows_of(loaded, "gold.downtime_daily").items()}
+    assert actual == {
+        (1, d(1, 14), "TOOL"): (1, 1200.0, False),
+        # 30 min, and 40 min from 23:40 CET: whole on the day it started
+        (1, d(1, 14), "BREAK"): (2, 4200.0, True),
+        (1, d(1, 14), "X-99"): (1, 600.0, False),     # not in master: unplanned
+        (1, d(1, 15), "NO-ORDER"): (1, 3600.0, True),
+        (1, d(1, 15), "BREAK"): (1, 1800.0, True),    # arrived late
+        (2, d(1, 15), "TOOL"): (1, 1800.0, False),    # 19:00 UTC = 00:30 IST Jan 15
+        (3, d(3, 29), "BREAK"): (1, 1800.0, True),
+        (5, d(10, 24), "NO-ORDER"): (1, 12600.0, True),
+    }
+
+
+def oee(planned_seconds, availability, performance, quality) -> dict:
+    factors = (availability, performance, quality)
+    return {"planned_seconds": planned_seconds, "availability": availability,
+            "performance": performance, "quality": quality,
+            "oee": None if None in factors else availability * performance * quality}
+
+
+OEE = {
+    # 12.5 h outside OFF minus 70 min of BREAK (TOOL and the unknown X-99 are unplanned);
+    # 5 cycles of 300 s standard, 3 GOOD (good, GOOD, GOOD; SCRAP, Scrap)
+    (1, d(1, 14)): oee(40800.0, 7200 / 40800, 1500 / 7200, 3 / 5),
+    # 24 h minus 1 h NO-ORDER and the late 30 min BREAK; running 23 h is more than that:
+    # the contract's formula, not capped
+    (1, d(1, 15)): oee(81000.0, 82800 / 81000, 600 / 82800, 1 / 2),
+    (1, d(1, 16)): oee(86400.0, 1.0, 0.0, None),       # running, no cycle: no quality
+    (2, d(1, 15)): oee(86400.0, 5400 / 86400, 300 / 5400, 1.0),  # TOOL is unplanned
+    # 23 h minus the 30 min BREAK of the last wave; the only cycle has no standard: left out
+    # of performance
+    (3, d(3, 29)): oee(81000.0, 46800 / 81000, 0.0, 1.0),
+    (3, d(3, 30)): oee(3600.0, 0.0, None, 1.0),        # a cycle but no running time
+    (3, d(3, 31)): oee(0.0, None, None, None),         # only OFF
+    # planned stop (3.5 h) longer than the day's 1 h outside OFF: planned time 0
+    (5, d(10, 24)): oee(0.0, None, None, None),
+}
+
+
+def test_oee_by_hand(loaded: Loaded) -> None:
+    actual = rows_of(loaded, "gold.oee_daily")
+    # one row per utilization row
+    assert set(actual) == set(UTILIZATION)
+    for key, expected in OEE.items():
+        for column, value in expected.items():
+            if value is None:
+                assert actual[key][column] is None, (key, column)
+            else:
+                assert actual[key][column] == pytest.approx(value, rel=1e-12), (key, column)
+
+
+def test_oee_hand_values_agree_with_the_reference(loaded: Loaded) -> None:
+    expected = loaded.expected()["gold.oee_daily"]
+    for key, row in OEE.items():
+        assert all(ref.close(value, expected[key][column]) for column, value in row.items()), key
 
 
 # ---- gold.energy_hourly, gold.energy_daily -----------------------------------------------------

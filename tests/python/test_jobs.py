@@ -35,6 +35,7 @@ def reset(conn: psycopg.Connection, dbt_run) -> None:
     assert dbt_run(["run-operation", "setup_warehouse"]) == 0
     conn.execute("truncate bronze.machine_state_events, bronze.machine_cycles,"
                  " bronze.machine_telemetry, bronze.alarms, bronze.platform_extension,"
+                 " bronze.downtime_events,"
                  " master.machines, master.sites, master.shifts")
     conn.execute("insert into master.sites values (71, 'JOB', 'Europe/Berlin')")
     for machine in MACHINES:

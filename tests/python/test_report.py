@@ -29,7 +29,7 @@ def test_fleet_report_has_every_panel_with_gold_numbers(build: Build, tmp_path: 
     result = report(build, "--day", build.day, "--out", str(out))
     assert result.exit_code == 0, result.output
     page = out.read_text()
-    for title in ("Utilization", "Operational timeline", "Temperature box plots",
+    for title in ("Utilization", "Operational timeline", "Temperature box plots", "OEE",
                   "Program history", "Energy per hour", "Alerts"):
         assert f"<h2>{title}" in page
     assert page.count("<svg") >= 4 and "http://" not in page.replace(
@@ -48,6 +48,26 @@ def test_fleet_report_has_every_panel_with_gold_numbers(build: Build, tmp_path: 
     # 48 half-hour slots per machine on a day without a clock change.
     slots = re.findall(r"<title>\d\d:\d\d (?:[A-Z]+|no data)</title>", page)
     assert slots and len(slots) % 48 == 0
+
+
+def test_oee_panel_shows_gold_factors_and_stoppages(build: Build, tmp_path: Path) -> None:
+    out = tmp_path / "oee.html"
+    assert report(build, "--day", build.day, "--out", str(out)).exit_code == 0
+    page = out.read_text()
+    panel = page.split("<h2>OEE", 1)[1].split("</section>", 1)[0]
+    with psycopg.connect(build.url) as conn:
+        factors = conn.execute(
+            "select availability, performance, quality, oee from gold.oee_daily"
+            " where local_date = %s", (build.day,)).fetchall()
+        stops = conn.execute(
+            "select reason_code, sum(down_seconds) from gold.downtime_daily"
+            " where local_date = %s group by 1", (build.day,)).fetchall()
+    assert factors and stops
+    for row in factors:
+        for value in row:
+            assert ("n/a" if value is None else f"{100 * value:.1f} %") in panel
+    for reason, seconds in stops:
+        assert f"<td>{reason}</td>" in panel and f"<td>{seconds / 3600:.2f}</td>" in panel
 
 
 def test_one_machine_and_default_path(build: Build, cluster) -> None:

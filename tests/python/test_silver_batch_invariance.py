@@ -86,6 +86,16 @@ class Generator:
                      severity=self.rnd.choice(["EMERGENCY", "error", "Warning", "info", "x"]),
                      message="m", event=self.rnd.choice(["RAISED", "CLEARED", "raised"]))
 
+    def downtime(self, machine: int) -> None:
+        # stoppages sent when they end; reasons planned, unplanned and one not catalogued
+        end = START
+        while end < START + timedelta(hours=HOURS):
+            start = end + timedelta(seconds=self.rnd.randint(0, 900))
+            end = start + timedelta(seconds=self.rnd.choice([0, 30, 600, 2400]))
+            self.add("downtime_events", end, machine_id=machine, down_start=start,
+                     reason_code=self.rnd.choice(["BREAK", "TOOL", "NO-ORDER", "??"]),
+                     program_name=self.rnd.choice(["P-1", None]))
+
     def platform(self) -> None:
         # numeric devices (one calibrated), a serial-only device, and a serial that is sent
         # alone first and paired with a numeric id later (the pairing applies from then on)
@@ -121,8 +131,9 @@ class Generator:
                 copy_of(table)                                     # duplicates
             future = copy_of(table)                                # future_time, own key
             future["time"] += timedelta(seconds=7)
-            if future.get("cycle_start") is not None:
-                future["cycle_start"] += timedelta(seconds=7)
+            for start_column in ("cycle_start", "down_start"):
+                if future.get(start_column) is not None:
+                    future[start_column] += timedelta(seconds=7)
             early(future, 6)
             later = future["time"] + timedelta(seconds=10)
             self.rows[table].append({**future, "ingested_at": later})  # not a duplicate
@@ -159,6 +170,14 @@ class Generator:
         copy_of("alarms", severity=None)
         copy_of("alarms", event=None)
         copy_of("alarms", event="BOOM")
+        copy_of("downtime_events", down_start=None)
+        copy_of("downtime_events", reason_code=None)
+        copy_of("downtime_events", reason_code="NEVER-SEEN")         # accepted as sent
+        bad = copy_of("downtime_events")
+        bad["down_start"] = bad["time"] + timedelta(seconds=1)      # bad_interval
+        bad = early(copy_of("downtime_events"), 20)                  # bad_interval > future
+        bad["down_start"] = bad["time"] + timedelta(seconds=1)
+        early(copy_of("downtime_events", reason_code=None), 30)     # missing > future
         copy_of("platform_extension", value=None)
         copy_of("platform_extension", unit=None, value=None)
         copy_of("platform_extension", device_id=None, device_serial=None)
@@ -171,6 +190,7 @@ class Generator:
             self.states(machine)
             self.telemetry(machine)
             self.alarms(machine)
+            self.downtime(machine)
         self.platform()
         self.bad_rows()
         events = [(table, row) for table, rows in self.rows.items() for row in rows]
@@ -217,6 +237,10 @@ def check_against_reference(conn: psycopg.Connection, rows: dict[str, list[Row]]
             ref.classify("machine_telemetry", rows["machine_telemetry"], machines)),
         "fct_alarm_events": ref.alarm_facts(
             rows["alarms"], ref.classify("alarms", rows["alarms"], machines)),
+        "fct_downtime_events": ref.downtime_facts(
+            rows["downtime_events"],
+            ref.classify("downtime_events", rows["downtime_events"], machines),
+            lambda m, ts: ref.shift_of(BERLIN, SHIFTS, ts)),
     }
     for fact, expected in everything.items():
         actual = {r["bronze_id"]: r for r in fetch_dicts(conn, f"select * from silver.{fact}")}
@@ -262,6 +286,7 @@ def run_scenario(db_url: str, dbt_run, seed: int, chunk_count: int) -> None:
     # the scenario exercises what it is about
     assert late_arrivals(events, "machine_cycles", "cycle_start") >= 5
     assert late_arrivals(events, "machine_state_events", "time") >= 5
+    assert late_arrivals(events, "downtime_events", "time") >= 1
     with psycopg.connect(db_url, autocommit=True) as conn:
         ref.reset_warehouse(conn)
         setup_master(conn)

@@ -32,6 +32,9 @@ def rows_for(table: str) -> list[dict]:
             row.update(machine_id=1, power_kw=float(i))
         elif table == "alarms":
             row.update(machine_id=1, alarm_code="A", severity="error", event="RAISED")
+        elif table == "downtime_events":
+            row.update(machine_id=1, down_start=when - timedelta(seconds=20),
+                       reason_code="UNKNOWN-CODE" if i % 2 else "BREAK")
         else:
             row.update(device_id=5, value=float(i), unit="mm")
         out.append(row)
@@ -60,8 +63,10 @@ def reconcile(dbt_run, table: str) -> int:
 def failures(conn: psycopg.Connection, table: str) -> list[tuple]:
     """The rows the test's compiled SQL (left by the last dbt test) returns."""
     compiled = DBT_SCRATCH / "target" / "compiled" / "setu"
-    [path] = [p for p in compiled.rglob("*reconciles_with_silver*.sql")
-              if f"source_table = '{table}'" in p.read_text()]
+    # the newest: a compiled file of an older test name (other arguments) may linger
+    path = max((p for p in compiled.rglob("*reconciles_with_silver*.sql")
+                if f"source_table = '{table}'" in p.read_text()),
+               key=lambda p: p.stat().st_mtime)
     return [tuple(r) for r in conn.execute(path.read_text()).fetchall()]
 
 
@@ -108,3 +113,19 @@ def test_fails_on_orphans_but_not_on_bronze_retention(built: str, dbt_run, resto
                      " values (1000, 5, %s)", [START])
         assert reconcile(dbt_run, "platform_extension") == 1
         assert failures(conn, "platform_extension") == [(1000, 1, "no such Bronze row")]
+
+
+def test_every_downtime_id_lands_once(built: str, dbt_run, restore) -> None:
+    """Accepted stoppages (an uncatalogued reason among them) and the future_time one each
+    land once; losing a stoppage fails the test with its id."""
+    with psycopg.connect(built, autocommit=True) as conn:
+        landed = sorted(conn.execute(
+            "select bronze_id, 'fact' from silver.fct_downtime_events union all"
+            " select bronze_id, reason from silver.quarantine"
+            " where source_table = 'downtime_events'").fetchall())
+        assert landed == [(1, "fact"), (2, "fact"), (3, "fact"), (4, "fact"), (5, "fact"),
+                          (6, "future_time")]
+        assert reconcile(dbt_run, "downtime_events") == 0
+        conn.execute("delete from silver.fct_downtime_events where bronze_id = 2")
+        assert reconcile(dbt_run, "downtime_events") == 1
+        assert failures(conn, "downtime_events") == [(2, 0, "not in the fact nor in quarantine")]

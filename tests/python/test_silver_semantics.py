@@ -211,6 +211,32 @@ def platform_cases() -> dict[str, Row]:
     return p
 
 
+def downtime_cases() -> dict[str, Row]:
+    def stop(start_seconds, end_seconds, reason, machine=1, program="P-1"):
+        return event("downtime_events", at(end_seconds), machine_id=machine,
+                     down_start=None if start_seconds is None else at(start_seconds),
+                     reason_code=reason, program_name=program)
+
+    d = {}
+    d["break"] = stop(0, 600, "BREAK")
+    d["tool_no_program"] = stop(600, 660, "TOOL", program=None)
+    d["uncatalogued"] = stop(700, 730, "X-99")        # not in master: accepted as sent
+    d["instant"] = stop(800, 800, "tool")             # zero length, code case kept
+    # 21:50 to 22:10 CET: the shift of the start (late), not of the end (night)
+    d["across_shifts"] = stop(10 * 3600 + 50 * 60, 11 * 3600 + 10 * 60, "BREAK", machine=2)
+    d["q_no_start"] = stop(None, 900, "BREAK")
+    d["q_no_reason"] = stop(900, 960, None)
+    d["q_unknown"] = stop(900, 960, "BREAK", machine=UNKNOWN_MACHINE)
+    d["q_unknown_no_reason"] = stop(900, 960, None, machine=None)
+    d["q_ends_before_start"] = stop(1000, 990, "BREAK")
+    d["q_missing_and_future"] = future(stop(None, 1100, "BREAK"), 900)
+    d["q_interval_and_future"] = future(stop(1200, 1190, "BREAK"), 900)
+    d["q_future"] = future(stop(1200, 1300, "BREAK"), 301)
+    d["q_dup"] = {**d["break"], "ingested_at": at(5000)}
+    d["not_dup_other_reason"] = {**d["break"], "reason_code": "TOOL"}
+    return d
+
+
 EXPECTED_REASONS = {
     "machine_cycles": {
         "q_unknown": "unknown_machine", "q_null_machine": "unknown_machine",
@@ -238,6 +264,13 @@ EXPECTED_REASONS = {
         "q_no_event": "missing_value", "q_bad_event": "invalid_code",
         "q_unknown": "unknown_machine", "q_future": "future_time", "q_dup": "duplicate",
     },
+    "downtime_events": {
+        "q_no_start": "missing_value", "q_no_reason": "missing_value",
+        "q_unknown": "unknown_machine", "q_unknown_no_reason": "unknown_machine",
+        "q_ends_before_start": "bad_interval", "q_missing_and_future": "missing_value",
+        "q_interval_and_future": "bad_interval", "q_future": "future_time",
+        "q_dup": "duplicate",
+    },
     "platform_extension": {
         "q_no_value": "missing_value", "q_no_unit": "missing_value",
         "q_no_device": "missing_value", "q_bad_unit": "invalid_code",
@@ -257,6 +290,7 @@ class Loaded:
             "machine_telemetry": telemetry_cases(),
             "alarms": alarm_cases(),
             "platform_extension": platform_cases(),
+            "downtime_events": downtime_cases(),
         }
         self.watermarks_first: list[Row] = []
         self.watermarks_second: list[Row] = []
@@ -501,6 +535,29 @@ def test_every_fact_matches_the_reference(loaded: Loaded, q) -> None:
         for r in q("select * from silver.fct_platform_extension")
     }
     assert ref.differences(expected, actual) == []
+
+
+def test_downtime_facts_by_hand(loaded: Loaded, q) -> None:
+    names = loaded.name_of("downtime_events")
+    got = {names[r["bronze_id"]]: (r["machine_id"], r["down_seconds"], r["reason_code"],
+                                   r["program_name"], r["shift_id"])
+           for r in q("select * from silver.fct_downtime_events")}
+    assert got == {
+        "break": (1, 600.0, "BREAK", "P-1", 1),
+        "tool_no_program": (1, 60.0, "TOOL", None, 1),
+        "uncatalogued": (1, 30.0, "X-99", "P-1", 1),
+        "instant": (1, 0.0, "tool", "P-1", 1),
+        "across_shifts": (2, 1200.0, "BREAK", "P-1", 2),   # 21:50 CET starts in the late shift
+        "not_dup_other_reason": (1, 600.0, "TOOL", "P-1", 1),
+    }
+    rows = list(loaded.rows["downtime_events"].values())
+    expected = ref.downtime_facts(rows, ref.classify("downtime_events", rows, set(MACHINES)),
+                                  lambda m, ts: ref.shift_of(BERLIN, SHIFTS, ts))
+    actual = {r["bronze_id"]: r for r in q("select * from silver.fct_downtime_events")}
+    assert ref.differences(expected, actual) == []
+    for r in q("select * from silver.fct_downtime_events"):
+        sent = loaded.rows["downtime_events"][names[r["bronze_id"]]]
+        assert (r["down_start"], r["down_end"]) == (sent["down_start"], sent["time"])
 
 
 # ---- quarantine -----------------------------------------------------------------------------

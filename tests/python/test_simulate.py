@@ -76,7 +76,7 @@ def rated_run(cluster, bronze_template) -> str:
     url = fresh_database(cluster, bronze_template, "setu_test_sim_rates")
     rates = BadInputRates(**{name: TEST_RATE for name in BadInputRates.__dataclass_fields__})
     config = SimulationConfig(machines=4, start=START, duration=timedelta(hours=12), seed=11,
-                              rates=rates)
+                              rates=rates, stoppages=True)
     with psycopg.connect(url) as conn:
         result = simulate_into_database(conn, config)
     assert not result.skipped and sum(result.rows.values()) > 20_000
@@ -140,6 +140,7 @@ MISSING = {
     "alarms": "alarm_code is null or severity is null or event is null",
     "platform_extension": "value is null or unit is null "
                           "or (device_id is null and device_serial is null)",
+    "downtime_events": "down_start is null or reason_code is null",
 }
 INVALID = {
     "machine_state_events": "upper(state) not in "
@@ -159,12 +160,13 @@ FUTURE = "time > ingested_at + interval '5 minutes'"
 
 def class_conditions() -> dict[str, dict[str, str]]:
     return {
-        "unknown_machine": {table: UNKNOWN for table in MACHINE_TABLES},
+        "unknown_machine": {table: UNKNOWN for table in (*MACHINE_TABLES, "downtime_events")},
         "future_time": {table: FUTURE for table in TABLES},
         "missing_value": MISSING,
         "out_of_range": {"machine_telemetry": OUT_OF_RANGE},
         "invalid_code": INVALID,
-        "bad_interval": {"machine_cycles": "cycle_start > time"},
+        "bad_interval": {"machine_cycles": "cycle_start > time",
+                         "downtime_events": "down_start > time"},
     }
 
 
@@ -261,7 +263,7 @@ def test_clean_run_has_no_bad_input(cluster, bronze_template):
 @pytest.fixture(scope="module")
 def clean_day() -> dict[str, list[tuple]]:
     config = SimulationConfig(machines=12, start=START, duration=timedelta(days=1), seed=21,
-                              rates=BadInputRates.clean())
+                              rates=BadInputRates.clean(), stoppages=True)
     return generate(config)
 
 
@@ -347,6 +349,39 @@ def test_alarms_raised_then_cleared_in_every_severity(clean_day):
                    and at < alarm["time"] for machine, code, at in raised)
 
 
+def test_without_stoppages_every_other_row_is_unchanged():
+    """Stoppages draw from streams of their own: switching them on adds downtime rows and
+    changes no other row (so runs and ledger keys from before contract v2 stay valid)."""
+    without = generate(small_config(rates=BadInputRates(late=0.05)))
+    with_stops = generate(small_config(rates=BadInputRates(late=0.05), stoppages=True))
+    assert not without["downtime_events"] and with_stops["downtime_events"]
+    for table in TABLES:
+        if table != "downtime_events":
+            assert with_stops[table] == without[table], table
+    assert small_config().ledger_key() != small_config(stoppages=True).ledger_key()
+
+
+def test_stoppages_planned_unplanned_and_uncatalogued(clean_day):
+    from setu._sim_model import DOWNTIME_REASONS, UNKNOWN_DOWNTIME_REASON
+
+    stops = [by_name("downtime_events", row) for row in clean_day["downtime_events"]]
+    planned = {reason.code for reason in DOWNTIME_REASONS if reason.planned}
+    reasons = Counter(stop["reason_code"] for stop in stops)
+    assert set(reasons) & planned and set(reasons) - planned - {UNKNOWN_DOWNTIME_REASON}
+    assert reasons[UNKNOWN_DOWNTIME_REASON] > 0
+    assert UNKNOWN_DOWNTIME_REASON not in {reason.code for reason in DOWNTIME_REASONS}
+    assert all(stop["down_start"] < stop["time"] for stop in stops)
+    # each stoppage is a real pause: the machine was not RUNNING for most of it
+    states = defaultdict(list)
+    for row in clean_day["machine_state_events"]:
+        event = by_name("machine_state_events", row)
+        states[event["machine_id"]].append((event["time"], event["state"].upper()))
+    for stop in stops:
+        before = [state for at, state in sorted(states[stop["machine_id"]])
+                  if at <= stop["down_start"] + timedelta(seconds=1)]
+        assert before and before[-1] != "RUNNING", stop
+
+
 def test_platform_extension_rollout(clean_day):
     rows = [by_name("platform_extension", row) for row in clean_day["platform_extension"]]
     units = Counter((row["unit"], row["firmware"]) for row in rows)
@@ -365,7 +400,7 @@ def test_master_data_upsert_is_idempotent(rated_run):
 
         before = {table: conn.execute(f"select * from master.{table} order by 1, 2").fetchall()
                   for table in ("sites", "shifts", "machines", "alarm_codes",
-                                "device_calibrations")}
+                                "device_calibrations", "downtime_reasons")}
         config = SimulationConfig(machines=4, start=START, duration=timedelta(hours=1))
         from setu._sim_model import make_device
 

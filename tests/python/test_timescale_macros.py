@@ -18,6 +18,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+import yaml
 from click.testing import CliRunner
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -113,6 +114,11 @@ def project(cluster, tmp_path_factory) -> Project:
     path = tmp_path_factory.mktemp("ts_project") / "project"
     shutil.copytree(FIXTURE, path)
     (path / "macros").symlink_to(ROOT / "macros")
+    # The macros read the contract from var setu_contract: the project's own, not a copy.
+    project_yml = yaml.safe_load((path / "dbt_project.yml").read_text())
+    project_yml["vars"]["setu_contract"] = yaml.safe_load(
+        (ROOT / "dbt_project.yml").read_text())["vars"]["setu_contract"]
+    (path / "dbt_project.yml").write_text(yaml.safe_dump(project_yml, sort_keys=False))
     urls = {
         "ts": cluster.create_database("ts_macros"),
         "plain": cluster.create_database("ts_macros_plain", extensions=False),
@@ -571,7 +577,7 @@ def test_bronze_lifecycle_reports_per_table(project, license_):
     lines = result.setu_lines
     assert [line.split(":")[1].strip() for line in lines] == [
         "bronze.machine_state_events", "bronze.machine_cycles", "bronze.machine_telemetry",
-        "bronze.alarms", "bronze.platform_extension"]
+        "bronze.alarms", "bronze.platform_extension", "bronze.downtime_events"]
     if license_ == "apache":
         assert lines[2] == ("setu: bronze.machine_telemetry: compression and retention policy"
                             f" skipped: {APACHE_REASON}; retention by `setu maintain`"

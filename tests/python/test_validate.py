@@ -133,3 +133,31 @@ def test_sqlalchemy_url_from_profile_keeps_the_password_quoted() -> None:
 def count_rows(build: Build, relation: str) -> int:
     with psycopg.connect(build.url) as conn:
         return conn.execute(f"select count(*) from {relation}").fetchone()[0]
+
+
+def test_suites_read_the_contract_ranges_and_nothing_more() -> None:
+    """The telemetry ranges are the contract's (contract.md: no bound on energy_kwh), so
+    `setu validate` accepts what Silver accepts; the v2 relations have their suites."""
+    rules = {spec.relation: [describe(rule) for rule in spec.rules] for spec in suite_specs()}
+    ranges = [line for line in rules["silver.fct_telemetry"]
+              if line.startswith("expect_column_values_to_be_between(")]
+    assert sorted(ranges) == sorted([
+        "expect_column_values_to_be_between(column=spindle_temp_c, min_value=-50, "
+        "max_value=300)",
+        "expect_column_values_to_be_between(column=motor_temp_c, min_value=-50, max_value=300)",
+        "expect_column_values_to_be_between(column=coolant_temp_c, min_value=-50, "
+        "max_value=300)",
+        "expect_column_values_to_be_between(column=spindle_speed_rpm, min_value=0, "
+        "max_value=60000)",
+        "expect_column_values_to_be_between(column=power_kw, min_value=0)",
+        "expect_column_values_to_be_between(column=feed_rate_mm_min, min_value=0)",
+        "expect_column_values_to_be_between(column=spindle_load_pct, min_value=0, "
+        "max_value=1000)",
+    ])
+    assert not any("energy_kwh" in line for line in rules["webapp.machine_status_current"])
+    assert "downtime_events" in next(
+        line for line in rules["silver.quarantine"] if "in_set(column=source_table" in line)
+    assert "expect_column_values_to_be_between(column=quality, min_value=0, max_value=1)" \
+        in rules["gold.oee_daily"]
+    assert "expect_compound_columns_to_be_unique(column_list=[machine_id, local_date, " \
+        "reason_code])" in rules["gold.downtime_daily"]

@@ -14,19 +14,14 @@ machines as (
 classified as (
     select
         batch.*,
-        case
-            when machines.machine_id is null then 'unknown_machine'
-            when
-                batch.alarm_code is null
-                or batch.severity is null
-                or batch.event is null
-                then 'missing_value'
-            when batch.event_code not in ('RAISED', 'CLEARED') then 'invalid_code'
-            when {{ is_future_time('batch') }} then 'future_time'
-            when {{ has_earlier_duplicate(
-                ref('stg_bronze__alarms'), 'batch', ['machine_id'],
-                ['alarm_code', 'severity', 'message', 'event']) }} then 'duplicate'
-        end as quarantine_reason
+        {{ quarantine_reason(
+            'alarms', 'batch',
+            unknown_machine='machines.machine_id is null',
+            duplicate=has_earlier_duplicate(
+                ref('stg_bronze__alarms'), 'batch',
+                bronze_contract('alarms')['duplicate_key'],
+                bronze_contract('alarms')['duplicate_values']),
+        ) }} as quarantine_reason
     from batch
     left join machines on batch.machine_id = machines.machine_id
 )

@@ -17,17 +17,14 @@ classified as (
     select
         batch.*,
         machines.site_id,
-        case
-            when machines.machine_id is null then 'unknown_machine'
-            when batch.state is null then 'missing_value'
-            when batch.state_code not in (
-                'OFF', 'IDLE', 'RUNNING', 'SETUP', 'ALARM', 'MAINTENANCE'
-            ) then 'invalid_code'
-            when {{ is_future_time('batch') }} then 'future_time'
-            when {{ has_earlier_duplicate(
+        {{ quarantine_reason(
+            'machine_state_events', 'batch',
+            unknown_machine='machines.machine_id is null',
+            duplicate=has_earlier_duplicate(
                 ref('stg_bronze__machine_state_events'), 'batch',
-                ['machine_id'], ['state', 'program_name']) }} then 'duplicate'
-        end as quarantine_reason
+                bronze_contract('machine_state_events')['duplicate_key'],
+                bronze_contract('machine_state_events')['duplicate_values']),
+        ) }} as quarantine_reason
     from batch
     left join machines on batch.machine_id = machines.machine_id
 )

@@ -4,8 +4,7 @@
     an earlier batch's row only if its machine already has an accepted sample at or after
     its time in Silver (the earliest of a set of identical valid rows is always accepted),
     so only those samples probe Bronze. -#}
-{%- set measures = ['spindle_speed_rpm', 'feed_rate_mm_min', 'spindle_load_pct',
-    'spindle_temp_c', 'motor_temp_c', 'coolant_temp_c', 'power_kw', 'energy_kwh'] %}
+{%- set measures = bronze_contract('machine_telemetry')['duplicate_values'] %}
 with
 
 batch as (
@@ -55,27 +54,17 @@ flagged as (
 classified as (
     select
         flagged.*,
-        case
-            when machines.machine_id is null then 'unknown_machine'
-            when coalesce({{ measures | join(', ') }}) is null then 'missing_value'
-            when
-                {{ is_out_of_range('flagged.spindle_temp_c', -50, 300) }}
-                or {{ is_out_of_range('flagged.motor_temp_c', -50, 300) }}
-                or {{ is_out_of_range('flagged.coolant_temp_c', -50, 300) }}
-                or {{ is_out_of_range('flagged.spindle_speed_rpm', 0, 60000) }}
-                or {{ is_out_of_range('flagged.power_kw', low=0) }}
-                or {{ is_out_of_range('flagged.feed_rate_mm_min', low=0) }}
-                or {{ is_out_of_range('flagged.spindle_load_pct', 0, 1000) }}
-                then 'out_of_range'
-            when {{ is_future_time('flagged') }} then 'future_time'
-            when flagged.earlier_valid_copies_in_batch > 0 then 'duplicate'
-            when
-                -- false, not null, for a machine with nothing in Silver: AND stops there.
-                flagged.time <= coalesce(flagged.latest_accepted_at, '-infinity')
-                and {{ has_earlier_duplicate(
-                    ref('stg_bronze__machine_telemetry'), 'flagged', ['machine_id'], measures) }}
-                then 'duplicate'
-        end as quarantine_reason
+        {{ quarantine_reason(
+            'machine_telemetry', 'flagged',
+            unknown_machine='machines.machine_id is null',
+            duplicate=[
+                'flagged.earlier_valid_copies_in_batch > 0',
+                "flagged.time <= coalesce(flagged.latest_accepted_at, '-infinity') and "
+                ~ has_earlier_duplicate(
+                    ref('stg_bronze__machine_telemetry'), 'flagged',
+                    bronze_contract('machine_telemetry')['duplicate_key'], measures),
+            ],
+        ) }} as quarantine_reason
     from flagged
     left join machines on flagged.machine_id = machines.machine_id
 )

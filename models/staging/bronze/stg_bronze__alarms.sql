@@ -16,7 +16,7 @@ renamed as (
         lower(trim(severity)) as severity_code,
         message,
         event,
-        upper(trim(event)) as event_code
+        {{ normalized_code('alarms', 'event') }} as event_code
     from source
 )
 

@@ -15,7 +15,7 @@ renamed as (
         program_name,
         part_count,
         result,
-        upper(trim(result)) as result_code,
+        {{ normalized_code('machine_cycles', 'result') }} as result_code,
         std_cycle_seconds,
         std_load_unload_seconds,
         down_threshold_seconds

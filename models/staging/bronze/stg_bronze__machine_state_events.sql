@@ -12,7 +12,7 @@ renamed as (
         ingested_at,
         gateway_id,
         state,
-        upper(trim(state)) as state_code,
+        {{ normalized_code('machine_state_events', 'state') }} as state_code,
         program_name
     from source
 )

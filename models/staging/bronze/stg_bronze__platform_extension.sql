@@ -14,7 +14,7 @@ renamed as (
         gateway_id,
         value,
         unit,
-        lower(trim(unit)) as unit_code,
+        {{ normalized_code('platform_extension', 'unit') }} as unit_code,
         firmware
     from source
 )

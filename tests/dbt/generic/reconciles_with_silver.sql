@@ -3,8 +3,10 @@
     silver.quarantine (source_table, bronze_id), and every landed row points to a Bronze row.
     Returns one row per offending id. Landed rows older than the oldest Bronze row left are
     not orphans: Bronze retention dropped their chunks. -#}
-{% test reconciles_with_silver(model, fact_model, source_table, fact_time_column="time") %}
+{% test reconciles_with_silver(model, fact_model, source_table, fact_time_column=none) %}
     {%- set source_name = model.schema ~ "." ~ model.identifier -%}
+    {%- set fact_time_column = fact_time_column
+        or bronze_contract(source_table)["fact_time_column"] -%}
 with
 
 watermark as (

@@ -1,0 +1,34 @@
+{#- One batch of stoppages, each with its quarantine reason (null when accepted). A reason
+    code missing from master.downtime_reasons is accepted (contract: unplanned until an
+    operator adds it), so downtime has no invalid_code and no out_of_range rule. -#}
+with
+
+batch as (
+    select * from {{ ref('stg_bronze__downtime_events') }}
+    where {{ watermark_range('fct_downtime_events', 'bronze.downtime_events', 'bronze_id') }}
+),
+
+machines as (
+    select
+        machine_id,
+        site_id
+    from {{ ref('stg_master__machines') }}
+),
+
+classified as (
+    select
+        batch.*,
+        machines.site_id,
+        {{ quarantine_reason(
+            'downtime_events', 'batch',
+            unknown_machine='machines.machine_id is null',
+            duplicate=has_earlier_duplicate(
+                ref('stg_bronze__downtime_events'), 'batch',
+                bronze_contract('downtime_events')['duplicate_key'],
+                bronze_contract('downtime_events')['duplicate_values']),
+        ) }} as quarantine_reason
+    from batch
+    left join machines on batch.machine_id = machines.machine_id
+)
+
+select * from classified
