@@ -344,12 +344,14 @@ class MachineModel(Source):
             if choice < 0.06:
                 at = self._maintenance(at)
             elif choice < 0.16:
-                off_from = at
                 at = self._off(at, rng.uniform(1.0, 8.0) * HOUR)
-                self._stoppage(off_from, at, "NO-ORDER")
             self._set_state(at, "IDLE")
             idle_until = at + _seconds(rng.uniform(120, 1200))
             self._samples(idle_until, "standby")
+            if 0.06 <= choice < 0.16:
+                # Switched off for want of orders, then waiting for one: the off time is
+                # outside OEE's planned time already, so the wait is the stoppage booked.
+                self._stoppage(at, idle_until, "NO-ORDER")
             at = idle_until
             yield at
 

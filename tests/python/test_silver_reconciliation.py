@@ -1,4 +1,4 @@
-"""The reconciliation generic test (macros/tests/test_reconciles_with_silver.sql) on the Bronze
+"""The reconciliation generic test (tests/dbt/generic/reconciles_with_silver.sql) on the Bronze
 sources: it passes on a faithful Silver and fails, with the offending id, on each kind of
 corruption (a lost fact, a row landed twice, an orphan), but not on rows that Bronze
 retention dropped."""
