@@ -395,9 +395,8 @@ def test_a_long_open_transaction_neither_is_passed_nor_makes_writers_wait(
         insert_telemetry(long_writer, 1)                     # id 3, stays open
         for _round in range(3):
             # a runner's horizon, taken in its own thread as dbt or a job would
-            outcome: list = []
-            take = threading.Thread(target=lambda: outcome.append(runner.execute(
-                "select _etl.take_horizon('fct_telemetry')").fetchone()[0]), daemon=True)
+            take = threading.Thread(target=runner.execute, daemon=True,
+                                    args=("select _etl.take_horizon('fct_telemetry')",))
             take.start()
             take.join(timeout=10)
             # whatever take_horizon did, a writer's insert now must not wait for it
