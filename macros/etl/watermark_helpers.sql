@@ -86,10 +86,12 @@
 {% endmacro %}
 
 {#- Calls one of the _etl batch functions in a transaction of its own and commits it;
-    returns the function's value. -#}
-{% macro call_etl_function(function_name, model_name) %}
+    returns the function's value. extra_argument_sql: a second argument, as SQL. -#}
+{% macro call_etl_function(function_name, model_name, extra_argument_sql=none) %}
     {% call statement("etl_" ~ function_name, fetch_result=true, auto_begin=true) -%}
-        select _etl.{{ function_name }}({{ sql_literal(model_name) }}) as result
+        select _etl.{{ function_name }}(
+            {{ sql_literal(model_name) }}{{ ", " ~ extra_argument_sql if extra_argument_sql }}
+        ) as result
     {%- endcall %}
     {%- set value = load_result("etl_" ~ function_name)["data"][0][0] -%}
     {% do adapter.commit() %}

@@ -4,7 +4,8 @@
       caps: {timescaledb: true, community: true, version: 2.19.3, license: timescale},
       state: {target: hypertable, enabled: false, job: null, compressed_chunks: 0}}'
     kind: hypertable | compression | retention | reorder | refresh_policy |
-    continuous_aggregate (the CREATE statement; state unused). caps default to the server's;
+    continuous_aggregate (the CREATE statement; state unused) | silver_compression (a Silver
+    fact's default; settings {time_column_name, columns}). caps default to the server's;
     state must be given (the shape each *_plan macro documents), so any server generation,
     edition or job situation can be rendered on any database.
     Prints one line "setu-plan: {json}" with statements and message; returns the plan. -#}
@@ -19,6 +20,10 @@
         {%- set plan = {"statements": statements, "message": raw["notes"] | join("; ") or none} -%}
     {%- elif kind == "compression" -%}
         {%- set plan = setu_compression_plan(relation, settings.get("compression"), caps, state) -%}
+    {%- elif kind == "silver_compression" -%}
+        {%- set compression = setu_silver_compression(settings["time_column_name"],
+                                                      settings["columns"]) -%}
+        {%- set plan = setu_compression_plan(relation, compression, caps, state) -%}
     {%- elif kind == "retention" -%}
         {%- set plan = setu_retention_plan(relation, settings.get("retention_policy"), caps, state) -%}
     {%- elif kind == "reorder" -%}

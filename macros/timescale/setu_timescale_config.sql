@@ -1,4 +1,5 @@
-{#- The model's TimescaleDB config keys (flat, as in dbt-timescaledb), read from `config`.
+{#- The model's TimescaleDB config keys (flat, as in dbt-timescaledb), read from `config`;
+    Silver facts default their compression (setu_silver_compression).
     A key that is absent is none; an explicit false stays false (false means "off": the
     reconcile macros then remove what SETU had set up). -#}
 {% macro setu_timescale_config() %}
@@ -6,6 +7,16 @@
     {%- for key in setu_timescale_config_keys() -%}
         {%- do settings.update({key: config.get(key)}) -%}
     {%- endfor -%}
+    {#- A Silver fact without a `compression` key compresses after setu_silver_compress_after
+        (explicit false still means off). -#}
+    {%- set fqn = model.get("fqn", []) if model is mapping else [] -%}
+    {%- if settings["compression"] is none and fqn[1:2] == ["silver"]
+        and settings["time_column_name"] -%}
+        {%- set columns = adapter.get_columns_in_relation(this) | map(attribute="name") | list
+            if execute else [] -%}
+        {%- do settings.update({"compression": setu_silver_compression(
+            settings["time_column_name"], columns)}) -%}
+    {%- endif -%}
     {{ return(settings) }}
 {% endmacro %}
 

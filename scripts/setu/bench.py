@@ -8,12 +8,15 @@ medians with the min–max spread. The results page is ``docs/benchmarks.md``.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import os
 import platform
 import random
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -176,8 +179,9 @@ def add_telemetry(conn: psycopg.Connection, rows: int, machines: int, start_samp
 def apply_model_batches(conn: psycopg.Connection, model: str) -> float:
     """Run one model's batches to the end through the _etl engine; returns seconds."""
     began = time.perf_counter()
+    limits = conn.execute("select _etl.run_limits(%s)", (model,)).fetchone()[0]
     while True:
-        has_work = conn.execute("select _etl.take_horizon(%s)", (model,)).fetchone()[0]
+        has_work = conn.execute("select _etl.take_horizon(%s, %s)", (model, limits)).fetchone()[0]
         if not has_work:
             break
         conn.execute("select _etl.apply_batch(%s)", (model,))
@@ -477,6 +481,32 @@ def bench_gold_reads(suite: Suite) -> None:
                 f"from Silver: p50 {silver_p50:.3f} ms", f"{speedup:,.0f}×",
                 "p50 < 1 ms, p99 < 5 ms, ≥ 100×", p50 < 1 and p99 < 5 and speedup >= 100,
                 f"{scale.gold_machines:,} machines × {scale.gold_days} days of Gold"))
+        # the same reads while gateways write and the pipeline runs round after round
+        stop = threading.Event()
+
+        def pipeline_rounds() -> None:
+            with connect(dbname=BENCH_DATABASE, autocommit=True) as job:
+                while not stop.is_set():
+                    job.execute("call _etl.run_pipeline('bench')")
+
+        loaded_ms: list[float] = []
+        runner = threading.Thread(target=pipeline_rounds, daemon=True)
+        with LatencyWriters(4, scale.gold_machines):
+            runner.start()
+            for gold_sql, _ in GOLD_QUERIES.values():
+                arity = gold_sql.count("%s")
+                params = [(rng.randint(1, scale.gold_machines),
+                           *([f"2026-01-{rng.randint(2, 3):02d}"] * (arity - 1)))
+                          for _ in range(scale.read_samples)]
+                loaded_ms += _timed_queries(conn, gold_sql, params)
+            stop.set()
+            runner.join(timeout=300)
+        p50, p99 = statistics.median(loaded_ms), percentile(loaded_ms, 0.99)
+        suite.add(Measurement(
+            "Gold per-machine reads under ingest + pipeline", f"p50 {p50:.3f} ms, p99 {p99:.3f} ms",
+            "—", "—", "p99 < 5 ms", p99 < 5,
+            f"the four reads above, {len(loaded_ms)} samples; 4 writers and back-to-back"
+            " pipeline rounds running"))
 
 
 def bench_noop_build(suite: Suite) -> None:
@@ -499,12 +529,308 @@ def bench_noop_build(suite: Suite) -> None:
                           median <= 15, "dbt start-up, parse, 12 incremental models, all tests"))
 
 
+# -- writers under builds -------------------------------------------------------------------
+
+class LatencyWriters:
+    """Gateways: threads committing 1-15 telemetry rows per transaction, each held open
+    0-200 ms before its commit; records the time each transaction spent in the database
+    (insert + commit, the hold excluded), which is what a horizon that waits would add."""
+
+    def __init__(self, count: int, machines: int) -> None:
+        self.count, self.machines = count, machines
+        self.stop = threading.Event()
+        self.latencies_ms: list[float] = []
+        self.lock = threading.Lock()
+        self.threads = [threading.Thread(target=self.write, args=(i,), daemon=True)
+                        for i in range(count)]
+
+    def write(self, index: int) -> None:
+        rng = random.Random(index)
+        with connect(dbname=BENCH_DATABASE) as conn:
+            while not self.stop.is_set():
+                rows = rng.randint(1, 15)
+                began = time.perf_counter()
+                conn.execute(
+                    "insert into bronze.machine_telemetry (time, machine_id, power_kw,"
+                    " energy_kwh) select now() - n * interval '1 ms', %s, 5, 1"
+                    " from generate_series(1, %s) as n", (rng.randint(1, self.machines), rows))
+                inserted = time.perf_counter()
+                time.sleep(rng.uniform(0, 0.2))
+                held = time.perf_counter()
+                conn.commit()
+                done = time.perf_counter()
+                with self.lock:
+                    self.latencies_ms.append(((inserted - began) + (done - held)) * 1000)
+
+    def __enter__(self) -> LatencyWriters:
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(timeout=60)
+
+
+def _sweep_loop(stop: threading.Event, old_share_lock: bool) -> None:
+    """A runner taking horizons and batches of fct_telemetry back to back, as a build or
+    a job does; old_share_lock adds the former horizon, LOCK ... IN SHARE MODE."""
+    with connect(dbname=BENCH_DATABASE, autocommit=True) as conn:
+        while not stop.is_set():
+            if old_share_lock:
+                with conn.transaction():
+                    conn.execute("lock table bronze.machine_telemetry in share mode")
+                    conn.execute("select max(id) from bronze.machine_telemetry")
+            apply_model_batches(conn, "fct_telemetry")
+
+
+def bench_writer_latency(suite: Suite) -> None:
+    seconds = {"dry-run": 2, "small": 8, "full": 15}[suite.scale.name]
+    with bench_connect() as conn:
+        reset_warehouse(conn, suite.scale.machines)
+    phases = [("idle", False, False, False), ("builds", True, False, False),
+              ("builds + long tx", True, False, True),
+              ("old SHARE lock, builds", True, True, False),
+              ("old SHARE lock, builds + long tx", True, True, True)]
+    figures: dict[str, tuple[float, float, int]] = {}
+    for name, sweeping, old_lock, long_tx in phases:
+        stop = threading.Event()
+        runner = threading.Thread(target=_sweep_loop, args=(stop, old_lock), daemon=True)
+        with contextlib.ExitStack() as stack:
+            if long_tx:
+                # one large `setu ingest` file: a transaction open for the whole phase
+                holder = stack.enter_context(connect(dbname=BENCH_DATABASE))
+                holder.execute("insert into bronze.machine_telemetry (time, machine_id)"
+                               " values (now(), 1)")
+            writers = stack.enter_context(LatencyWriters(4, suite.scale.machines))
+            if sweeping:
+                runner.start()
+            time.sleep(seconds)
+            if long_tx:
+                holder.commit()
+        stop.set()
+        if sweeping:
+            runner.join(timeout=120)
+        samples = writers.latencies_ms
+        figures[name] = (statistics.median(samples), percentile(samples, 0.99), len(samples))
+    idle_p99 = figures["idle"][1]
+    for name, (p50, p99, count) in figures.items():
+        if name == "idle":
+            continue
+        new_engine = not name.startswith("old")
+        suite.add(Measurement(
+            f"Writer latency, {name}", f"p50 {p50:.1f} ms, p99 {p99:.1f} ms",
+            f"no build: p50 {figures['idle'][0]:.1f} ms, p99 {idle_p99:.1f} ms",
+            f"{p99 / idle_p99:.1f}× p99", "writers never wait for a horizon" if new_engine
+            else "— (the former horizon, for comparison)",
+            p99 <= 3 * idle_p99 + 20 if new_engine else None,
+            f"4 writers, 1–15 rows per transaction held 0–200 ms, {count} transactions in "
+            f"{seconds} s; insert + commit time, the hold excluded"))
+
+
+# -- the pipeline by branches ------------------------------------------------------------------
+
+def add_other_sources(conn: psycopg.Connection, rows: int, machines: int) -> None:
+    """Cycles, state changes and alarms beside the telemetry, for the branch benchmark."""
+    conn.execute(
+        """
+        insert into bronze.machine_cycles (time, ingested_at, machine_id, cycle_start,
+            program_name, part_count, result, std_cycle_seconds, std_load_unload_seconds,
+            down_threshold_seconds)
+        select at + interval '4 minutes', at + interval '4 minutes', m, at, 'P1', s, 'GOOD',
+            200, 30, 300
+        from generate_series(1, %(samples)s::int) as s
+        cross join generate_series(1, %(machines)s::int) as m
+        cross join lateral (
+            select timestamptz '2026-01-01' + s * interval '5 minutes' as at) as t
+        """, {"samples": -(-rows // machines), "machines": machines})
+    conn.execute(
+        """
+        insert into bronze.machine_state_events (time, ingested_at, machine_id, state,
+            program_name)
+        select at, at, m, (array['RUNNING', 'IDLE', 'SETUP'])[1 + s %% 3], 'P1'
+        from generate_series(1, %(samples)s::int) as s
+        cross join generate_series(1, %(machines)s::int) as m
+        cross join lateral (
+            select timestamptz '2026-01-01' + s * interval '17 minutes' as at) as t
+        """, {"samples": -(-rows // machines), "machines": machines})
+    conn.execute(
+        """
+        insert into bronze.alarms (time, ingested_at, machine_id, alarm_code, severity,
+            message, event)
+        select at, at, m, 'A' || s %% 7, 'Error', 'spindle',
+            (array['RAISED', 'CLEARED'])[1 + s %% 2]
+        from generate_series(1, %(samples)s::int) as s
+        cross join generate_series(1, %(machines)s::int) as m
+        cross join lateral (
+            select timestamptz '2026-01-01' + s * interval '23 minutes' as at) as t
+        """, {"samples": -(-rows // machines), "machines": machines})
+
+
+def bench_branches(suite: Suite) -> None:
+    scale = suite.scale
+    serial, parallel = [], []
+    for _ in range(scale.repeats):
+        for mode in ("serial", "parallel"):
+            with bench_connect() as conn:
+                reset_warehouse(conn, scale.machines)
+                add_telemetry(conn, scale.transform_rows // 2, scale.machines, 0)
+                add_other_sources(conn, scale.transform_rows // 4, scale.machines)
+                conn.execute("checkpoint")
+                branches = [row[0] for row in conn.execute(
+                    "select distinct branch from _etl.pipeline_branches()")]
+                began = time.perf_counter()
+                if mode == "serial":
+                    conn.execute("call _etl.run_pipeline('bench', 100000)")
+                else:
+                    def run(branch: str) -> None:
+                        with connect(dbname=BENCH_DATABASE, autocommit=True) as job:
+                            job.execute("call _etl.run_pipeline('bench', 100000, %s)",
+                                        (branch,))
+                    workers = [threading.Thread(target=run, args=(b,)) for b in branches]
+                    for worker in workers:
+                        worker.start()
+                    for worker in workers:
+                        worker.join()
+                    # a model shared by two branches may have been left for the next round
+                    conn.execute("call _etl.run_pipeline('bench', 100000)")
+                (serial if mode == "serial" else parallel).append(time.perf_counter() - began)
+    speedup = statistics.median(serial) / statistics.median(parallel)
+    suite.add(Measurement(
+        "Pipeline round, one job per DAG branch", fmt_seconds(parallel),
+        f"{fmt_seconds(serial)} one job, models in turn", f"{speedup:.2f}×", "faster than one job",
+        speedup > 1.0, f"{len(branches)} branches; {scale.transform_rows // 2:,} telemetry rows"
+        f" + cycles, states, alarms; {os.cpu_count()} cores shared"))
+
+
+# -- fleet dashboards --------------------------------------------------------------------------
+
+FLEET_QUERIES = {
+    "utilization": (
+        "select local_date, avg(utilization_pct), sum(running_seconds)"
+        " from gold.machine_utilization_daily"
+        " where local_date > %(day)s::date - %(days)s and local_date <= %(day)s::date"
+        " group by 1",
+        """
+        select (valid_from at time zone 'Europe/Berlin')::date, state,
+            sum(extract(epoch from valid_to - valid_from))
+        from silver.fct_state_intervals
+        where valid_from >= (%(day)s::date - %(days)s + 1)::timestamp at time zone 'Europe/Berlin'
+            and valid_from < (%(day)s::date + 1)::timestamp at time zone 'Europe/Berlin'
+        group by 1, 2
+        """,
+    ),
+    "alerts": (
+        "select local_date, severity_class, sum(alert_count) from gold.alerts_daily"
+        " where local_date > %(day)s::date - %(days)s and local_date <= %(day)s::date"
+        " group by 1, 2",
+        """
+        select (time at time zone 'Europe/Berlin')::date, severity_class, count(*)
+        from silver.fct_alarm_events
+        where event = 'RAISED'
+            and time >= (%(day)s::date - %(days)s + 1)::timestamp at time zone 'Europe/Berlin'
+            and time < (%(day)s::date + 1)::timestamp at time zone 'Europe/Berlin'
+        group by 1, 2
+        """,
+    ),
+    "energy": (
+        "select local_date, sum(kwh_total) from gold.energy_daily"
+        " where local_date > %(day)s::date - %(days)s and local_date <= %(day)s::date"
+        " group by 1",
+        None,
+    ),
+    "OEE (availability × quality)": (
+        """
+        select u.local_date,
+            sum(u.running_seconds) / nullif(sum(u.running_seconds + u.idle_seconds
+                + u.setup_seconds + u.alarm_seconds), 0)
+            * sum(p.good_parts)::float / nullif(sum(p.good_parts + p.scrap_parts), 0)
+        from gold.machine_utilization_daily as u
+        inner join gold.program_history_daily as p
+            on u.machine_id = p.machine_id and u.local_date = p.local_date
+        where u.local_date > %(day)s::date - %(days)s and u.local_date <= %(day)s::date
+        group by 1
+        """,
+        None,
+    ),
+}
+
+
+def bench_fleet_reads(suite: Suite) -> None:
+    # the dashboards' target is a plant of 10,000 machines, whatever the scale
+    scale = suite.scale if suite.scale.name == "dry-run" else dataclasses.replace(
+        suite.scale, gold_machines=10_000)
+    machines, days = scale.gold_machines, scale.gold_days
+    with bench_connect() as conn:
+        fill_gold_and_silver(conn, scale)
+        conn.execute(
+            """
+            insert into gold.energy_daily
+            select m, date '2026-01-01' + d, 108.0,
+                timestamptz '2026-01-01 10:00+00' + d * interval '1 day', 4.5, 1
+            from generate_series(1, %(machines)s::int) as m
+            cross join generate_series(0, %(days)s::int - 1) as d
+            """, {"machines": machines, "days": days})
+        conn.execute(
+            """
+            insert into gold.program_history_daily
+            select m, date '2026-01-01' + d, 'P1', 200, 190, 10, 48000, 1
+            from generate_series(1, %(machines)s::int) as m
+            cross join generate_series(0, %(days)s::int - 1) as d
+            """, {"machines": machines, "days": days})
+        # Silver for the whole fleet over the benchmark's week, for the "from Silver" answers
+        conn.execute("truncate silver.fct_state_intervals, silver.fct_alarm_events")
+        conn.execute(
+            """
+            insert into silver.fct_state_intervals (bronze_id, machine_id, state, program_name,
+                valid_from, valid_to)
+            select row_number() over (), m, (array['RUNNING', 'IDLE', 'SETUP'])[1 + i %% 3],
+                'P1', timestamptz '2026-01-01' + i * interval '72 minutes',
+                timestamptz '2026-01-01' + (i + 1) * interval '72 minutes'
+            from generate_series(1, %(machines)s::int) as m
+            cross join generate_series(0, 8 * 20 - 1) as i
+            """, {"machines": machines})
+        conn.execute(
+            """
+            insert into silver.fct_alarm_events (bronze_id, machine_id, time, alarm_code,
+                severity, severity_class, event)
+            select row_number() over (), m, timestamptz '2026-01-01' + i * interval '1 hour',
+                'A' || i %% 7, 'Error', 'error', (array['RAISED', 'CLEARED'])[1 + i %% 2]
+            from generate_series(1, %(machines)s::int) as m
+            cross join generate_series(0, 8 * 24 - 1) as i
+            """, {"machines": machines})
+        conn.execute("vacuum analyze")
+        samples = max(20, scale.read_samples // 10)
+        for name, (gold_sql, silver_sql) in FLEET_QUERIES.items():
+            for span, span_days in (("a day", 1), ("a week", 7)):
+                params = [{"day": "2026-01-07", "days": span_days}] * samples
+                gold_ms = _timed_queries(conn, gold_sql, params)
+                silver_ms = (_timed_queries(conn, silver_sql, params[:max(3, samples // 10)])
+                             if silver_sql else [])
+                p50, p99 = statistics.median(gold_ms), percentile(gold_ms, 0.99)
+                if silver_ms:
+                    silver_p50 = statistics.median(silver_ms)
+                    speedup = silver_p50 / p50
+                    baseline, ratio = f"from Silver: p50 {silver_p50:.1f} ms", f"{speedup:,.0f}×"
+                    met = p99 < 50 and speedup >= 100
+                else:
+                    baseline, ratio, met = "— (not computed from Silver here)", "—", p99 < 50
+                suite.add(Measurement(
+                    f"Fleet panel: {name}, {span}", f"p50 {p50:.1f} ms, p99 {p99:.1f} ms",
+                    baseline, ratio, "p99 < 50 ms, ≥ 100×", met,
+                    f"all {machines:,} machines, {days} days of Gold"))
+
+
 BENCHMARKS: list[tuple[str, Callable[[Suite], None]]] = [
     ("Bronze ingest", bench_ingest),
     ("incremental transform", bench_transform),
     ("cost vs table size", bench_cost_vs_size),
     ("state lookup", bench_state_lookup),
     ("Gold reads", bench_gold_reads),
+    ("fleet reads", bench_fleet_reads),
+    ("writer latency", bench_writer_latency),
+    ("branches", bench_branches),
     ("no-op build", bench_noop_build),
 ]
 

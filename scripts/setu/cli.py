@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -206,6 +207,32 @@ from setu.state import seed_state  # noqa: E402
 for _command in (demo, bench, create_bronze, seed_state, register_jobs, list_jobs, run_jobs,
                  sync_edge, export_command):
     main.add_command(_command)
+
+
+
+# -- --target on every verb ----------------------------------------------------------------
+# One option for every command that has none of its own, here rather than in each module: it
+# selects the target for `setu`'s connections (load_target reads SETU_TARGET) and for the dbt
+# it runs in-process (dbt reads DBT_TARGET). The dbt pass-through commands take dbt's own
+# --target; `setu db` is the embedded cluster whatever the target.
+def _select_target(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    if value:
+        os.environ["SETU_TARGET"] = os.environ["DBT_TARGET"] = value
+
+
+def _add_target_option(command: click.Command) -> None:
+    if isinstance(command, click.Group):
+        for subcommand in command.commands.values():
+            _add_target_option(subcommand)
+    elif not any("--target" in param.opts for param in command.params):
+        command.params.append(click.Option(
+            ["--target"], expose_value=False, is_eager=True, callback=_select_target,
+            help="dbt target (default: the profile's target)"))
+
+
+for _command in main.commands.values():
+    if _command.name != "db" and not _command.context_settings.get("ignore_unknown_options"):
+        _add_target_option(_command)
 
 
 if __name__ == "__main__":

@@ -8,10 +8,12 @@ pg_cron, or ``setu run-jobs`` as a foreground scheduler when the server has neit
 
 from __future__ import annotations
 
+import json
 import time
 
 import click
 import psycopg
+import psycopg.sql
 from rich.console import Console
 from rich.table import Table
 
@@ -33,14 +35,14 @@ def _registered_models(conn: psycopg.Connection) -> int:
         return cur.fetchone()[0]
 
 
-def _timescaledb_job_id(conn: psycopg.Connection) -> int | None:
+def _timescaledb_jobs(conn: psycopg.Connection) -> dict[str | None, int]:
+    """The pipeline's TimescaleDB jobs by branch (None: a job for all models)."""
     with conn.cursor() as cur:
         cur.execute(
-            "select job_id from timescaledb_information.jobs"
+            "select config ->> 'branch', job_id from timescaledb_information.jobs"
             " where proc_schema = '_etl' and proc_name = 'run_pipeline_job'"
         )
-        row = cur.fetchone()
-    return row[0] if row else None
+        return dict(cur.fetchall())
 
 
 def _pg_cron_ready(conn: psycopg.Connection) -> bool:
@@ -49,35 +51,62 @@ def _pg_cron_ready(conn: psycopg.Connection) -> bool:
         return cur.fetchone()[0]
 
 
+def branches(conn: psycopg.Connection) -> list[str]:
+    """The independent branches of the model DAG, by their root model."""
+    return [row[0] for row in conn.execute(
+        "select distinct branch from _etl.pipeline_branches() order by branch")]
+
+
+def branch_call(runner: str, branch: str) -> str:
+    """The CALL one branch's job runs; the branch is a literal (job commands are text)."""
+    literal = psycopg.sql.Literal(branch).as_string(None)
+    return f"call _etl.run_pipeline('{runner} {branch}', 100, {literal})"
+
+
 def register(conn: psycopg.Connection) -> str:
-    """Schedule the pipeline with the best scheduler the server offers; idempotent."""
+    """Schedule one job per independent branch of the DAG with the best scheduler the server
+    offers, so the branches run in parallel; idempotent (jobs of gone branches are removed)."""
     caps = read_capabilities(conn)
+    wanted = branches(conn)
     with conn.cursor() as cur:
-        if caps.community:
-            job_id = _timescaledb_job_id(conn)
-            if job_id is None:
-                cur.execute(
-                    "select add_job(proc => '_etl.run_pipeline_job'::regproc,"
-                    " schedule_interval => %s::interval, config => %s::jsonb)",
-                    (SCHEDULE_INTERVAL, JOB_CONFIG),
-                )
-                job_id = cur.fetchone()[0]
-                return f"TimescaleDB job {job_id} added: run_pipeline every {SCHEDULE_INTERVAL}"
-            # alter_job keeps the job's id and its statistics.
-            cur.execute(
-                "select alter_job(job_id => %s, schedule_interval => %s::interval,"
-                " scheduled => true)",
-                (job_id, SCHEDULE_INTERVAL),
-            )
-            return f"TimescaleDB job {job_id} kept: _etl.run_pipeline every {SCHEDULE_INTERVAL}"
-        if _pg_cron_ready(conn):
-            # cron.schedule() with a job name replaces the job of that name.
-            cur.execute(
-                "select cron.schedule(%s, '* * * * *', $$call _etl.run_pipeline('pg_cron')$$)",
-                (CRON_JOB_NAME,),
-            )
-            job_id = cur.fetchone()[0]
-            return f"pg_cron job {job_id} ({CRON_JOB_NAME}): _etl.run_pipeline every minute"
+        # One registration at a time: two at once would add each job twice.
+        cur.execute("select pg_advisory_lock(hashtextextended('setu.register-jobs', 0))")
+        try:
+            if caps.community:
+                existing = _timescaledb_jobs(conn)
+                for branch, job_id in existing.items():
+                    if branch not in wanted:
+                        cur.execute("select delete_job(%s)", (job_id,))
+                for branch in wanted:
+                    config = json.dumps({"setu": "pipeline", "branch": branch})
+                    if branch in existing:
+                        # alter_job keeps the job's id and its statistics.
+                        cur.execute(
+                            "select alter_job(job_id => %s, schedule_interval => %s::interval,"
+                            " scheduled => true, config => %s::jsonb)",
+                            (existing[branch], SCHEDULE_INTERVAL, config))
+                    else:
+                        cur.execute(
+                            "select add_job(proc => '_etl.run_pipeline_job'::regproc,"
+                            " schedule_interval => %s::interval, config => %s::jsonb)",
+                            (SCHEDULE_INTERVAL, config))
+                return (f"TimescaleDB jobs for {len(wanted)} branch(es) "
+                        f"({', '.join(wanted)}): run_pipeline every {SCHEDULE_INTERVAL}")
+            if _pg_cron_ready(conn):
+                cur.execute("select jobname from cron.job where jobname = %s or jobname like %s",
+                            (CRON_JOB_NAME, CRON_JOB_NAME + ":%"))
+                names = {f"{CRON_JOB_NAME}:{branch}": branch for branch in wanted}
+                for (name,) in cur.fetchall():
+                    if name not in names:
+                        cur.execute("select cron.unschedule(%s)", (name,))
+                for name, branch in names.items():
+                    # cron.schedule() with a job name replaces the job of that name.
+                    cur.execute("select cron.schedule(%s, '* * * * *', %s)",
+                                (name, branch_call("pg_cron", branch)))
+                return (f"pg_cron jobs for {len(wanted)} branch(es) ({', '.join(wanted)}):"
+                        " _etl.run_pipeline every minute")
+        finally:
+            cur.execute("select pg_advisory_unlock(hashtextextended('setu.register-jobs', 0))")
     reason = ("TimescaleDB jobs need the Community edition (license is "
               f"{caps.license}) and pg_cron is not installed in this database")
     raise click.ClickException(
@@ -125,25 +154,31 @@ def list_jobs(target: str | None) -> None:
         caps = read_capabilities(conn)
         schedules = Table("scheduler", "job", "schedule", "active")
         with conn.cursor() as cur:
-            if caps.community and (job_id := _timescaledb_job_id(conn)) is not None:
-                cur.execute("select schedule_interval, scheduled from timescaledb_information.jobs"
-                            " where job_id = %s", (job_id,))
-                interval, scheduled = cur.fetchone()
-                schedules.add_row("timescaledb", str(job_id), str(interval), str(scheduled))
+            if caps.community:
+                for branch, job_id in sorted(_timescaledb_jobs(conn).items(), key=str):
+                    cur.execute("select schedule_interval, scheduled"
+                                " from timescaledb_information.jobs where job_id = %s", (job_id,))
+                    interval, scheduled = cur.fetchone()
+                    schedules.add_row("timescaledb", f"{job_id} ({branch or 'all'})",
+                                      str(interval), str(scheduled))
             if _pg_cron_ready(conn):
-                cur.execute("select jobid, schedule, active from cron.job where jobname = %s",
-                            (CRON_JOB_NAME,))
-                for jobid, schedule, active in cur.fetchall():
-                    schedules.add_row("pg_cron", str(jobid), schedule, str(active))
+                cur.execute("select jobid, jobname, schedule, active from cron.job"
+                            " where jobname = %s or jobname like %s order by jobname",
+                            (CRON_JOB_NAME, CRON_JOB_NAME + ":%"))
+                for jobid, name, schedule, active in cur.fetchall():
+                    schedules.add_row("pg_cron", f"{jobid} ({name})", schedule, str(active))
             console.print(schedules if schedules.row_count else
                           "no in-database job scheduled (see `setu register-jobs`)")
             cur.execute("select to_regclass('_etl.job_runs') is not null")
             if cur.fetchone()[0]:
-                cur.execute("select run_id, runner, to_char(started_at, 'YYYY-MM-DD HH24:MI:SS'),"
+                cur.execute("select run_id, runner, pid,"
+                            " to_char(started_at, 'YYYY-MM-DD HH24:MI:SS'),"
                             " finished_at - started_at, status, batches, rows_processed,"
-                            " left(error, 60) from _etl.job_runs order by run_id desc limit 5")
-                runs = Table("run", "runner", "started (UTC)", "took", "status", "batches",
-                             "rows", "error", title="last pipeline runs")
+                            " array_to_string(skipped, ', '), left(error, 60)"
+                            " from _etl.job_runs order by run_id desc limit 8")
+                runs = Table("run", "runner", "pid", "started (UTC)", "took", "status",
+                             "batches", "rows", "skipped (held elsewhere)", "error",
+                             title="last pipeline runs")
                 for row in cur.fetchall():
                     runs.add_row(*[("" if value is None else str(value)) for value in row])
                 console.print(runs)

@@ -36,6 +36,11 @@ def _has_setu_profile(folder: Path) -> bool:
         return False
 
 
+def generated_profiles_yml() -> Path:
+    """Where SETU writes its profile when the user has none of their own."""
+    return state_dir() / "profiles" / "profiles.yml"
+
+
 def profiles_dir() -> Path:
     """The folder whose profiles.yml dbt and `setu` both read."""
     if os.environ.get("DBT_PROFILES_DIR"):
@@ -43,8 +48,8 @@ def profiles_dir() -> Path:
     home_dbt = Path.home() / ".dbt"
     if _has_setu_profile(home_dbt):
         return home_dbt
-    generated = state_dir() / "profiles"
-    target = generated / "profiles.yml"
+    target = generated_profiles_yml()
+    generated = target.parent
     example = PROJECT_DIR / "profiles.example.yml"
     if not target.exists() or target.read_bytes() != example.read_bytes():
         generated.mkdir(parents=True, exist_ok=True)
@@ -80,6 +85,7 @@ class Target:
     password: str
     dbname: str
     sslmode: str | None = None
+    profiles_yml: Path | None = None
 
     def conninfo(self, **overrides: object) -> str:
         params = {
@@ -93,9 +99,13 @@ class Target:
 
     @property
     def is_embedded(self) -> bool:
-        from setu.db import Cluster
-
-        return self.host in ("127.0.0.1", "localhost") and self.port == Cluster.default().port
+        """The embedded cluster is the `local` target of the profile SETU generates, nothing
+        else (and only while it points at loopback, where the cluster listens): a loopback
+        address and a port alone say nothing (the `ci` target reads the same SETU_PG_PORT,
+        and a server of one's own may listen on loopback)."""
+        return (self.name == "local" and self.host in ("127.0.0.1", "localhost")
+                and self.profiles_yml is not None
+                and self.profiles_yml.resolve() == generated_profiles_yml().resolve())
 
 
 def load_target(target: str | None = None) -> Target:
@@ -120,7 +130,7 @@ def load_target(target: str | None = None) -> Target:
             name=name, host=str(output["host"]), port=int(output.get("port", 5432)),
             user=str(output["user"]), password=str(output.get("password") or ""),
             dbname=str(output.get("dbname") or output.get("database")),
-            sslmode=output.get("sslmode"),
+            sslmode=output.get("sslmode"), profiles_yml=path,
         )
     except KeyError as exc:
         raise ProfileError(f"target {name!r} in {path} lacks the setting {exc.args[0]!r}") from exc

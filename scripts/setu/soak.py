@@ -72,7 +72,7 @@ REPORT_START = "<!-- soak-figures:start (written by `setu soak`; edit outside th
 REPORT_END = "<!-- soak-figures:end -->"
 CALIBRATION_MACHINES = 1_000
 PIPELINE_RUNNER = "setu soak"
-CRON_JOB_NAME = "setu-pipeline"  # the job `setu register-jobs` schedules
+CRON_JOB_NAME = "setu-pipeline"  # `setu register-jobs` schedules setu-pipeline:<branch>
 
 
 @dataclass(frozen=True)
@@ -461,7 +461,8 @@ def registered_scheduler(conn: psycopg.Connection) -> str | None:
         return bool(conn.execute(query, params).fetchone()[0])
 
     if ask("select exists(select from pg_extension where extname = 'pg_cron')") and ask(
-            "select exists(select from cron.job where jobname = %s and active)", CRON_JOB_NAME):
+            "select exists(select from cron.job where active and (jobname = %s"
+            " or jobname like %s))", CRON_JOB_NAME, CRON_JOB_NAME + ":%"):
         return "pg_cron"
     if ask("select to_regclass('timescaledb_information.jobs') is not null") and ask(
             "select exists(select from timescaledb_information.jobs where proc_schema = '_etl'"

@@ -7,9 +7,12 @@ import sys
 import click
 
 from setu import dbt
+from setu.profile import connect
 
 
 @click.command("seed-state")
 def seed_state() -> None:
     """Give every machine in master.machines its latest_cycle_state row, from the cycle facts."""
+    # A wrong target or an unreachable database is one clear line, before dbt parses.
+    connect().close()
     sys.exit(dbt.run_operation("seed_cycle_state", quiet=False))

@@ -125,3 +125,59 @@ def test_errors_from_the_real_command_line(cluster: Cluster) -> None:
     assert proc.returncode == 2
     assert proc.stdout == ""
     assert "known targets: ci, local, prod, prod_replica" in one_line_error(proc.stderr)
+
+
+def test_only_the_generated_local_target_is_embedded(
+    cluster: Cluster, monkeypatch: pytest.MonkeyPatch, scratch: Path
+) -> None:
+    from setu.profile import load_target
+
+    assert load_target("local").is_embedded
+    # the ci target on the very address and port of the embedded cluster is not it
+    ci = load_target("ci")
+    assert (ci.host, ci.port) == ("127.0.0.1", cluster.port)
+    assert not ci.is_embedded
+    # nor is a `local` target in a profile of the user's own
+    shutil.copyfile(PROJECT_DIR / "profiles.example.yml", scratch / "profiles.yml")
+    monkeypatch.setenv("DBT_PROFILES_DIR", str(scratch))
+    assert not load_target("local").is_embedded
+
+
+def test_ci_target_on_a_server_of_ones_own_starts_no_cluster(
+    cluster: Cluster, monkeypatch: pytest.MonkeyPatch, scratch: Path
+) -> None:
+    """SETU_TARGET=ci with SETU_PG_PORT naming a running server (here the test cluster, seen
+    from a checkout with no embedded cluster of its own): `setu run` uses that server."""
+    home = scratch / "home"
+    monkeypatch.setenv("SETU_HOME", str(home))
+    monkeypatch.setenv("SETU_PG_USER", "setu")
+    result = CliRunner().invoke(main, [
+        "run", "--target", "ci", "--select", "no_such_model", "--target-path",
+        str(scratch / "target"), "--log-path", str(scratch)], env={"DBT_TARGET": None})
+    assert result.exit_code == 0, result.output
+    assert "port" not in result.output or "in use" not in result.output
+    assert not (home / "pgdata").exists(), "an embedded cluster was created for the ci target"
+
+
+def leaf_commands(command, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], object]]:
+    import click
+
+    if isinstance(command, click.Group):
+        return [leaf for name, sub in command.commands.items()
+                for leaf in leaf_commands(sub, (*path, name))]
+    return [(path, command)]
+
+
+def test_every_verb_takes_target() -> None:
+    missing = [" ".join(path) for path, command in leaf_commands(main)
+               if path[0] != "db" and not command.context_settings.get("ignore_unknown_options")
+               and not any("--target" in param.opts for param in command.params)]
+    assert missing == []
+
+
+@pytest.mark.parametrize("verb", ["bronze", "seed-state", "jobs"])
+def test_target_flag_of_setus_own_verbs_is_used(cluster: Cluster, verb: str) -> None:
+    result = CliRunner().invoke(main, [verb, "--target", "nope"],
+                                env={"SETU_TARGET": None, "DBT_TARGET": None})
+    assert result.exit_code == 2, result.output
+    assert "target 'nope' is not in profile 'setu'" in one_line_error(result.output)

@@ -150,26 +150,134 @@ def test_pg_cron_runs_the_pipeline_every_minute(conn, dbt_run):
     assert first.exit_code == 0, first.output
     assert again.exit_code == 0, again.output
     assert "pg_cron job" in first.output
-    jobs = conn.execute(
-        "select count(*) from cron.job where jobname = 'setu-pipeline'").fetchone()[0]
-    assert jobs == 1
+    jobs = [name for (name,) in conn.execute(
+        "select jobname from cron.job where jobname like 'setu-pipeline%' order by 1")]
+    assert jobs == [f"setu-pipeline:{branch}" for branch in sorted(BRANCHES)]
 
     written = insert_bronze(conn, hours=1)
     deadline = time.monotonic() + 130
-    done = 0
+    done: set[str] = set()
     while time.monotonic() < deadline:
-        done = conn.execute(
-            "select count(*) from _etl.job_runs where runner = 'pg_cron' and status = 'succeeded'"
-            " and rows_processed > 0").fetchone()[0]
-        if done:
+        done = {branch for (branch,) in conn.execute(
+            "select branch from _etl.job_runs where runner like 'pg_cron %'"
+            " and status = 'succeeded' and rows_processed > 0")}
+        if done >= {"fct_telemetry", "fct_machine_cycles", "fct_state_intervals"}:
             break
         time.sleep(2)
-    conn.execute("select cron.unschedule('setu-pipeline')")
-    assert done, "pg_cron did not run the pipeline within two minutes"
+    listing = runner.invoke(main, ["jobs"], env={"COLUMNS": "200"})
+    for name in jobs:
+        conn.execute("select cron.unschedule(%s)", (name,))
+    assert done >= {"fct_telemetry", "fct_machine_cycles", "fct_state_intervals"}, (
+        f"pg_cron ran only the branches {done} within two minutes")
+    # the branch jobs ran in the same minute, each in a backend of its own
+    pids = conn.execute("select count(distinct pid) from _etl.job_runs"
+                        " where runner like 'pg_cron %'").fetchone()[0]
+    assert pids >= 3
     accepted = sum(conn.execute(f"select count(*) from {table}").fetchone()[0] for table in (
         "silver.fct_machine_cycles", "silver.fct_state_intervals", "silver.fct_telemetry"))
     assert accepted == written
 
-    listing = runner.invoke(main, ["jobs"])
     assert listing.exit_code == 0, listing.output
-    assert "pg_cron" in listing.output
+    assert "setu-pipeline:fct_telemetry" in listing.output
+
+
+# The DAG's independent branches, read by hand off the models' watermark_sources: each
+# Silver fact (a root: it reads Bronze only) and every model downstream of it.
+BRANCHES = {
+    "fct_telemetry": {"fct_telemetry", "energy_hourly", "energy_daily", "sensor_stats_15m",
+                      "machine_status_current"},
+    "fct_state_intervals": {"fct_state_intervals", "machine_utilization_daily",
+                            "machine_status_current"},
+    "fct_machine_cycles": {"fct_machine_cycles", "program_history_daily"},
+    "fct_alarm_events": {"fct_alarm_events", "alerts_daily", "machine_status_current"},
+    "fct_platform_extension": {"fct_platform_extension"},
+}
+
+
+def test_branches_in_parallel_give_what_dbt_gives(conn, dbt_run, db_url):
+    reset(conn, dbt_run)
+    found: dict[str, set[str]] = {}
+    for branch, model in conn.execute("select branch, model_name from _etl.pipeline_branches()"):
+        found.setdefault(branch, set()).add(model)
+    assert found == BRANCHES
+    written = insert_bronze(conn, hours=3)
+    errors: list[BaseException] = []
+
+    def run_branch(branch: str) -> None:
+        try:
+            with psycopg.connect(db_url, autocommit=True) as job_conn:
+                job_conn.execute("call _etl.run_pipeline('branch test', 100, %s)", (branch,))
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+
+    workers = [threading.Thread(target=run_branch, args=(b,)) for b in BRANCHES]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=300)
+    assert not errors, errors
+    runs = conn.execute("select branch, status from _etl.job_runs where runner = 'branch test'"
+                        " order by branch").fetchall()
+    assert runs == [(b, "succeeded") for b in sorted(BRANCHES)]
+    # a model in two branches may be skipped by one of them: the other ran it, or the next
+    # round does; one more round of every branch leaves nothing behind
+    for branch in BRANCHES:
+        conn.execute("call _etl.run_pipeline('branch test', 100, %s)", (branch,))
+    accepted = sum(conn.execute(f"select count(*) from {table}").fetchone()[0] for table in (
+        "silver.fct_machine_cycles", "silver.fct_state_intervals", "silver.fct_telemetry"))
+    assert accepted == written
+    by_branches = snapshot(conn)
+    assert dbt_run(["run", "--full-refresh"]) == 0
+    assert snapshot(conn) == by_branches
+
+
+def test_job_skips_a_model_another_runner_holds(conn, dbt_run, db_url):
+    """dbt build holds a model's advisory lock for each of its batches: the job leaves that
+    model for its next round instead of waiting (statement_timeout turns a wait into an
+    error) and runs the others."""
+    reset(conn, dbt_run)
+    insert_bronze(conn, hours=1)
+    with psycopg.connect(db_url) as holder, psycopg.connect(
+            db_url, autocommit=True, options="-c statement_timeout=60000") as job_conn:
+        holder.execute("select pg_advisory_xact_lock(hashtextextended("
+                       "'setu.model:fct_telemetry', 0))")
+        job_conn.execute("call _etl.run_pipeline('skip test')")
+        status, skipped = conn.execute(
+            "select status, skipped from _etl.job_runs order by run_id desc limit 1").fetchone()
+        assert (status, skipped) == ("succeeded", ["fct_telemetry"])
+        telemetry = conn.execute("select count(*) from silver.fct_telemetry").fetchone()[0]
+        cycles = conn.execute("select count(*) from silver.fct_machine_cycles").fetchone()[0]
+        assert (telemetry, cycles) == (0, 2 * 12)
+        holder.rollback()
+    conn.execute("call _etl.run_pipeline('skip test')")
+    assert conn.execute("select count(*) from silver.fct_telemetry").fetchone()[0] == 2 * 12
+
+
+def test_a_killed_run_is_marked_interrupted_by_the_next(conn, dbt_run, db_url):
+    reset(conn, dbt_run)
+    insert_bronze(conn, hours=1)
+    with psycopg.connect(db_url) as blocker:
+        # the job's first horizon waits on this row lock: the job is mid-run, in a known place
+        blocker.execute("select from _etl.watermarks where model_name = (select model_name"
+                        " from _etl.models order by run_order, model_name limit 1) for update")
+        job = psycopg.connect(db_url, autocommit=True)
+        job_pid = job.info.backend_pid
+        thread = threading.Thread(
+            target=lambda: pytest.raises(psycopg.OperationalError, job.execute,
+                                         "call _etl.run_pipeline('doomed')"), daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 30
+        while not conn.execute("select exists(select from pg_locks where pid = %s"
+                               " and not granted)", (job_pid,)).fetchone()[0]:
+            assert time.monotonic() < deadline, "the job never reached the row lock"
+            time.sleep(0.05)
+        assert conn.execute("select pg_terminate_backend(%s)", (job_pid,)).fetchone()[0]
+        thread.join(timeout=30)
+        job.close()
+    row = conn.execute("select status, pid from _etl.job_runs where runner = 'doomed'").fetchone()
+    assert row == ("running", job_pid)                       # what the kill left behind
+    conn.execute("call _etl.run_pipeline('after the kill')")
+    assert conn.execute("select status from _etl.job_runs where runner = 'doomed'"
+                        ).fetchone()[0] == "interrupted"
+    assert conn.execute("select status from _etl.job_runs where runner = 'after the kill'"
+                        ).fetchone()[0] == "succeeded"

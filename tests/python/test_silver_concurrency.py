@@ -56,7 +56,8 @@ def registered(db_url: str, models_registered) -> Callable[[int], None]:
         conn.execute("update silver.latest_cycle_state set last_cycle_end = null,"
                      " last_part_count = null, last_bronze_id = null, last_cycle_start = null")
         conn.execute("update _etl.watermarks set last_processed_id = 0, batch_end_id = 0,"
-                     " last_processed_ts = null, rows_processed = 0")
+                     " last_processed_ts = null, rows_processed = 0, horizon_id = 0,"
+                     " pending_id = null, pending_writers = null")
 
     def register(batch_size: int) -> None:
         with connect(db_url, autocommit=True) as conn:
@@ -292,14 +293,25 @@ def test_a_horizon_taken_during_another_runners_batch_loses_nothing(
         assert_each_id_once(conn, "machine_telemetry")
 
 
+def horizon(conn: psycopg.Connection, model: str = "fct_telemetry") -> tuple:
+    return conn.execute("select horizon_id, pending_id from _etl.watermarks"
+                        " where model_name = %s", [model]).fetchone()
+
+
+def landed_ids(conn: psycopg.Connection) -> list[int]:
+    return sorted(r[0] for r in conn.execute("select bronze_id from silver.fct_telemetry"))
+
+
 def test_naive_max_id_would_skip_an_open_transaction(db_url: str, registered) -> None:
-    """Why take_horizon() locks: max(id) passes over a row whose transaction commits later.
-    The naive sweep would lose that row; take_horizon() waits for it."""
+    """max(id) passes over a row whose transaction commits later, so the naive sweep would
+    lose that row. take_horizon() neither passes it nor waits for it: the horizon stays
+    below the open writer's id until that writer ends."""
     registered(1000)
     with (connect(db_url, autocommit=True) as conn,
           connect(db_url) as slow_writer, connect(db_url) as fast_writer):
         # id 1 creates the chunk (TimescaleDB serialises the inserts that create one)
         insert_telemetry(conn, 1)
+        drain(conn, "fct_telemetry")
         insert_telemetry(slow_writer, 1)                     # id 2, not committed yet
         insert_telemetry(fast_writer, 1)                     # id 3, committed at once
         fast_writer.commit()
@@ -307,29 +319,142 @@ def test_naive_max_id_would_skip_an_open_transaction(db_url: str, registered) ->
         naive_batch = [r[0] for r in conn.execute(
             "select id from bronze.machine_telemetry where id <= %s", [naive_horizon])]
         assert (naive_horizon, naive_batch) == (3, [1, 3])   # the naive sweep: 2 is skipped
+
+        drain(conn, "fct_telemetry")                         # returns at once: nobody waits
+        assert horizon(conn) == (1, 3)                       # 3 pending behind writer of 2
+        assert landed_ids(conn) == [1]
         slow_writer.commit()
+        drain(conn, "fct_telemetry")
+        assert landed_ids(conn) == [1, 2, 3]
 
         insert_telemetry(slow_writer, 1)                     # id 4, open again
         insert_telemetry(fast_writer, 1)                     # id 5, committed
         fast_writer.commit()
-        with connect(db_url) as runner:
-            result: list = []
-
-            def take() -> None:
-                result.append(runner.execute(
-                    "select _etl.take_horizon('fct_telemetry')").fetchone()[0])
-                runner.commit()
-
-            thread = threading.Thread(target=take, daemon=True)
-            thread.start()
-            assert wait_until_blocked(conn, runner.info.backend_pid) == "relation"
-            slow_writer.commit()
-            thread.join(timeout=30)
-            assert result == [True]
+        drain(conn, "fct_telemetry")
+        assert landed_ids(conn) == [1, 2, 3]
+        slow_writer.rollback()                               # 4 never becomes a row
         drain(conn, "fct_telemetry")
         assert_each_id_once(conn, "machine_telemetry")
-        landed = [r[0] for r in conn.execute("select bronze_id from silver.fct_telemetry")]
-        assert sorted(landed) == [1, 2, 3, 4, 5]
+        assert landed_ids(conn) == [1, 2, 3, 5]
+
+
+def test_a_writer_still_drawing_ids_without_an_xid_holds_the_horizon(
+    db_url: str, registered
+) -> None:
+    """A COPY into a plain table (Bronze on a server without TimescaleDB) draws each row's
+    id as it parses the row and buffers the row; the transaction gets its xid only when
+    the buffer is first written, so a snapshot's in-progress list cannot see it yet. The
+    horizon must not pass those ids all the same."""
+    with connect(db_url, autocommit=True) as conn, connect(db_url) as writer:
+        conn.execute("drop table if exists public.copy_probe")
+        conn.execute("create table public.copy_probe"
+                     " (id bigint generated always as identity, v int)")
+        conn.execute("insert into _etl.watermarks (model_name, source_name)"
+                     " values ('copy_probe', 'public.copy_probe') on conflict do nothing")
+        conn.execute("insert into public.copy_probe (v) values (0)")  # id 1, committed
+
+        def source_horizon() -> tuple:
+            conn.execute("select _etl.source_horizon('copy_probe', 'public.copy_probe', 'id')")
+            return conn.execute("select horizon_id, pending_id from _etl.watermarks"
+                                " where model_name = 'copy_probe'").fetchone()
+
+        assert source_horizon() == (1, None)
+        with writer.cursor() as cur, cur.copy("copy public.copy_probe (v) from stdin") as copy:
+            copy.write("1\n2\n3\n")
+            writer.pgconn.flush()                            # libpq holds small writes back
+            deadline = time.monotonic() + 30
+            while conn.execute("select pg_sequence_last_value('public.copy_probe_id_seq')"
+                               ).fetchone()[0] != 4:
+                assert time.monotonic() < deadline, "the COPY never drew its ids"
+                time.sleep(0.02)
+            xid, snapshot = conn.execute(
+                "select backend_xid, pg_current_snapshot()::text from pg_stat_activity"
+                " where pid = %s", [writer.info.backend_pid]).fetchone()
+            # what a snapshot-only horizon would see: no writer in flight, so ids 2-4 passed
+            assert xid is None, f"the COPY has an xid already ({snapshot}): proves nothing"
+            assert source_horizon() == (1, 4)
+            assert source_horizon() == (1, 4)                # still open: still pending
+        writer.commit()
+        assert source_horizon() == (4, None)
+        conn.execute("delete from _etl.watermarks where model_name = 'copy_probe'")
+        conn.execute("drop table public.copy_probe")
+
+
+def test_a_long_open_transaction_neither_is_passed_nor_makes_writers_wait(
+    db_url: str, registered
+) -> None:
+    """A transaction left open (a large `setu ingest` file, say) while runners take horizons
+    and other writers go on: their inserts must not queue behind the horizon (lock_timeout
+    turns any wait into an error), and no runner passes the open transaction's ids."""
+    registered(3)
+    with (connect(db_url, autocommit=True) as conn, connect(db_url) as long_writer,
+          psycopg.connect(db_url, options="-c lock_timeout=2000 -c statement_timeout=10000",
+                          autocommit=True) as writer, connect(db_url) as runner):
+        insert_telemetry(conn, 2)                            # ids 1-2
+        drain(conn, "fct_telemetry")
+        insert_telemetry(long_writer, 1)                     # id 3, stays open
+        for _round in range(3):
+            # a runner's horizon, taken in its own thread as dbt or a job would
+            take = threading.Thread(target=runner.execute, daemon=True,
+                                    args=("select _etl.take_horizon('fct_telemetry')",))
+            take.start()
+            take.join(timeout=10)
+            # whatever take_horizon did, a writer's insert now must not wait for it
+            insert_telemetry(writer, 2)
+            runner.commit()
+            assert not take.is_alive()
+            with runner.transaction():
+                runner.execute("select _etl.apply_batch('fct_telemetry')")
+            drain(conn, "fct_telemetry")
+        assert landed_ids(conn) == [1, 2]                    # nothing at or above 3 yet
+        assert horizon(conn)[0] == 2
+        long_writer.commit()
+        drain(conn, "fct_telemetry")
+        assert landed_ids(conn) == list(range(1, 10))
+        assert_each_id_once(conn, "machine_telemetry")
+
+
+def run_like_dbt(conn: psycopg.Connection, model: str) -> tuple[int, list[int]]:
+    """One model's run as the materialization does it: the limits first, then batches
+    until no work is left below them. Returns the batches and the limits."""
+    limits = conn.execute("select _etl.run_limits(%s)", [model]).fetchone()[0]
+    batches = 0
+    while True:
+        with conn.transaction():
+            has_work = conn.execute("select _etl.take_horizon(%s, %s)",
+                                    [model, limits]).fetchone()[0]
+        if not has_work:
+            return batches, limits
+        with conn.transaction():
+            conn.execute("select _etl.apply_batch(%s)", [model])
+        batches += 1
+
+
+def test_a_run_ends_while_writers_go_on_and_the_next_run_takes_the_rest(
+    db_url: str, dbt_run, registered
+) -> None:
+    """A run takes the backlog that existed when it started, in batches, and ends while
+    writers keep inserting; what they add is the next run's. Termination is asserted on
+    the number of batches, bounded by the backlog at the start, never on time."""
+    batch = 7
+    registered(batch)
+    with connect(db_url, autocommit=True) as conn:
+        insert_telemetry(conn, 120)                          # the backlog: ids 1-120
+        with Writers(db_url, 4, seed=3) as writers:
+            while writers.committed < 20:                    # the stream is flowing
+                time.sleep(0.05)
+            batches, limits = run_like_dbt(conn, "fct_telemetry")
+            processed = conn.execute(
+                "select last_processed_id from _etl.watermarks"
+                " where model_name = 'fct_telemetry'").fetchone()[0]
+            assert processed <= limits[0]
+            backlog = limits[0]                              # from id 0 when the run began
+            assert batches <= -(-backlog // batch) + 1, (batches, backlog)
+            # dbt itself, while the writers go on, ends too (a hang fails by timeout)
+            assert dbt_run(dbt_args("run", "--select", "fct_telemetry", *batch_vars(batch))) == 0
+        # the writers have stopped: the next run takes the rest, and every id reconciles
+        run_like_dbt(conn, "fct_telemetry")
+        assert assert_each_id_once(conn, "machine_telemetry") > 120
 
 
 def test_dbt_hook_and_a_writer_spanning_two_tables_do_not_deadlock(

@@ -584,6 +584,80 @@ def test_bronze_lifecycle_reports_per_table(project, license_):
                             " (drop_chunks older than 30 days)")
 
 
+# -- Silver facts compress after setu_silver_compress_after -----------------------------------
+
+SILVER_VARS = {"setu_silver_compress_after": "14 days"}
+
+
+@pytest.mark.parametrize(("caps", "expected"), [
+    (COMMUNITY_219, [
+        "alter table \"silver\".\"fct_telemetry\" set (timescaledb.enable_columnstore = true,"
+        " timescaledb.segmentby = 'machine_id', timescaledb.orderby = 'time desc')",
+        "call add_columnstore_policy(hypertable => '\"silver\".\"fct_telemetry\"'::regclass,"
+        " after => interval '14 days', if_not_exists => true)"]),
+    (COMMUNITY_217, [
+        "alter table \"silver\".\"fct_telemetry\" set (timescaledb.compress = true,"
+        " timescaledb.compress_segmentby = 'machine_id',"
+        " timescaledb.compress_orderby = 'time desc')",
+        "select add_compression_policy(hypertable => '\"silver\".\"fct_telemetry\"'::regclass,"
+        " compress_after => interval '14 days', if_not_exists => true)"]),
+])
+def test_rendered_silver_fact_compression_per_api_generation(project, caps, expected):
+    settings = {"time_column_name": "time", "columns": ["bronze_id", "machine_id", "time"]}
+    plan = project.dbt("run-operation", "setu_render_lifecycle_plan", "--args", json.dumps(
+        {"kind": "silver_compression", "schema": "silver", "identifier": "fct_telemetry",
+         "settings": settings, "caps": caps, "state": HYPERTABLE_STATE}), vars=SILVER_VARS)
+    line = next(line for line in plan.logs if line.startswith("setu-plan: "))
+    statements = json.loads(line[len("setu-plan: "):])["statements"]
+    assert statements[:2] == expected
+    assert "policy_compression" in statements[2]             # the job is tagged as SETU's
+
+
+def test_rendered_silver_compression_segments_devices_by_device(project):
+    settings = {"time_column_name": "time", "columns": ["bronze_id", "device_id", "time"]}
+    plan = project.dbt("run-operation", "setu_render_lifecycle_plan", "--args", json.dumps(
+        {"kind": "silver_compression", "schema": "silver", "identifier": "fct_platform_extension",
+         "settings": settings, "caps": COMMUNITY_219, "state": HYPERTABLE_STATE}),
+        vars=SILVER_VARS)
+    line = next(line for line in plan.logs if line.startswith("setu-plan: "))
+    statements = json.loads(line[len("setu-plan: "):])["statements"]
+    assert "timescaledb.segmentby = 'device_id'" in statements[0]
+
+
+def test_silver_facts_get_compression_from_the_silver_var(project, license_):
+    """fct_readings (a Silver fact, no `compression` key) asks for compression once the
+    project sets setu_silver_compress_after, and not before."""
+    quiet = project.dbt("run", "-s", "fct_readings", "--full-refresh")
+    assert not [line for line in quiet.lines_for("silver.fct_readings") if "compression" in line]
+    result = project.dbt("run", "-s", "fct_readings", vars=SILVER_VARS)
+    lines = result.lines_for("silver.fct_readings")
+    if license_ == "apache":
+        assert ("setu: silver.fct_readings: compression skipped: " + APACHE_REASON) in lines
+        return
+    assert project.query(  # pragma: no cover - Community edition only
+        "select config ->> 'compress_after' from timescaledb_information.jobs"
+        " where proc_name = 'policy_compression' and hypertable_name = 'fct_readings'"
+    ) == [("14 days",)]
+
+
+def test_late_event_lands_in_a_compressed_silver_chunk(project, license_):
+    if license_ != "timescale":
+        pytest.skip(f"{APACHE_REASON}: compressing a chunk needs it; the plan is rendered and"
+                    " checked above instead")
+    project.dbt("run", "-s", "fct_readings", "--full-refresh", vars=SILVER_VARS)
+    project.query("select compress_chunk(c, if_not_compressed => true)"
+                  " from show_chunks('silver.fct_readings', older_than => interval '14 days') c")
+    late = "timestamptz '{}'".format(project.scalar(
+        "select date_trunc('hour', now() - interval '40 days') + interval '7 seconds'"))
+    before = project.scalar(f"select count(*) from silver.fct_readings where time = {late}")
+    # as a watermark batch applies a late event: delete by key, then insert
+    project.query(f"delete from silver.fct_readings where machine_id = 1 and time = {late}")
+    project.query(f"insert into silver.fct_readings values (1, {late}, 5.0, 0.5)")
+    assert project.scalar(f"select count(*) from silver.fct_readings where time = {late}"
+                          " and machine_id = 1 and power_kw = 5.0") == 1
+    assert before == 0
+
+
 # -- plain PostgreSQL --------------------------------------------------------------------------
 
 def test_plain_postgres_fallbacks(project):

@@ -4,7 +4,8 @@
     First build and --full-refresh: (re)create the table (a hypertable when
     time_column_name is set), forget the model's watermarks and run its on_reset macros.
     Every run: register the compiled SQL and the statements that apply a batch in
-    _etl.models, then consume the backlog in bounded batches, each in two transactions:
+    _etl.models, then consume the backlog that existed when the model's run started (its
+    sources' last ids, _etl.run_limits()) in bounded batches, each in two transactions:
     _etl.take_horizon() (exact horizon, see create_etl_functions) and _etl.apply_batch()
     (rows, quarantine, state caches and watermark together). An ordinary run never drops
     the table.
@@ -99,9 +100,17 @@
     {%- endcall %}
     {% do adapter.commit() %}
 
+    {#- The backlog that exists now is this run's; rows written while it runs are the next
+        run's, so a run ends however fast writers add rows. -#}
+    {% call statement("etl_run_limits", fetch_result=true, auto_begin=true) -%}
+        select array_to_string(_etl.run_limits({{ sql_literal(model_name) }}), ',') as limits
+    {%- endcall %}
+    {% do adapter.commit() %}
+    {%- set limits = load_result("etl_run_limits")["data"][0][0] -%}
+    {%- set limits_sql = "array[" ~ limits ~ "]::bigint []" -%}
     {%- set totals = namespace(rows=0, batches=0, done=false) -%}
     {%- for _ in range(config.get("max_batches_per_run", 10000) | int) if not totals.done %}
-        {%- set has_work = call_etl_function("take_horizon", model_name) -%}
+        {%- set has_work = call_etl_function("take_horizon", model_name, limits_sql) -%}
         {%- if not has_work %}
             {%- set totals.done = true -%}
         {%- else %}
@@ -114,7 +123,7 @@
         select {{ totals.rows }} as rows_processed
     {%- endcall %}
     {{ log("setu: " ~ this.schema ~ "." ~ this.identifier ~ ": " ~ totals.rows ~ " rows in "
-        ~ totals.batches ~ " batch(es)", info=true) }}
+        ~ totals.batches ~ " batch(es) up to id(s) " ~ limits, info=true) }}
 
     {{ run_hooks(post_hooks, inside_transaction=True) }}
     {% do adapter.commit() %}
