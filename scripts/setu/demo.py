@@ -12,10 +12,10 @@ from rich.console import Console
 from rich.table import Table
 
 from setu import contract, dbt
+from setu.reconcile import reconcile
 
 console = Console(width=None if sys.stdout.isatty() else 120)
 
-BRONZE_TO_FACT = contract.bronze_to_fact()
 GOLD_RELATIONS = (
     "gold.machine_utilization_daily", "gold.program_history_daily", "gold.alerts_daily",
     "gold.energy_hourly", "gold.energy_daily", "gold.sensor_stats_15m",
@@ -25,18 +25,14 @@ GOLD_RELATIONS = (
 
 def reconciliation(conn: psycopg.Connection) -> Table:
     """Every Bronze id in exactly one place: its Silver fact or the quarantine."""
-    table = Table("Bronze table", "rows", "Silver fact", "accepted", "quarantined",
-                  "unaccounted", title="Bronze → Silver reconciliation")
-    for bronze, fact in BRONZE_TO_FACT.items():
-        bronze_rows, accepted, quarantined = conn.execute(
-            f"select (select count(*) from bronze.{bronze}),"
-            f" (select count(*) from silver.{fact}),"
-            " (select count(*) from silver.quarantine where source_table = %s)",
-            (bronze,),
-        ).fetchone()
-        missing = bronze_rows - accepted - quarantined
-        table.add_row(bronze, f"{bronze_rows:,}", fact, f"{accepted:,}", f"{quarantined:,}",
-                      "[green]0[/]" if missing == 0 else f"[red]{missing:,}[/]")
+    table = Table("Bronze table", "rows", "Silver fact", "in one place", "unprocessed",
+                  "lost or repeated", title="Bronze → Silver reconciliation")
+    facts = contract.bronze_to_fact()
+    for bronze, counted in reconcile(conn).items():
+        wrong = counted.missing + counted.several
+        table.add_row(bronze, f"{counted.rows:,}", facts[bronze], f"{counted.once:,}",
+                      f"{counted.unprocessed:,}",
+                      "[green]0[/]" if wrong == 0 else f"[red]{wrong:,}[/]")
     return table
 
 

@@ -32,7 +32,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import NamedTuple
 
 import click
 import psycopg
@@ -50,6 +49,7 @@ from setu._sim_model import (
     device_count,
 )
 from setu.paths import PROJECT_DIR, state_dir
+from setu.reconcile import Reconciled, reconcile
 from setu.simulate import (
     BadInputRates,
     Fleet,
@@ -60,13 +60,6 @@ from setu.simulate import (
     upsert_master_data,
 )
 
-BRONZE_TO_FACT = {
-    "machine_state_events": "fct_state_intervals",
-    "machine_cycles": "fct_machine_cycles",
-    "machine_telemetry": "fct_telemetry",
-    "alarms": "fct_alarm_events",
-    "platform_extension": "fct_platform_extension",
-}
 DEFAULT_REPORT = PROJECT_DIR / "docs" / "soak.md"
 REPORT_START = "<!-- soak-figures:start (written by `setu soak`; edit outside the markers) -->"
 REPORT_END = "<!-- soak-figures:end -->"
@@ -233,7 +226,7 @@ def prepare_fleet(config: SoakConfig, machines: int, start: datetime,
     simulation = SimulationConfig(
         machines=machines, seed=config.seed, rates=config.rates, start=start,
         duration=timedelta(seconds=config.warmup_seconds + config.duration_seconds
-                           + config.lookahead_seconds + 60))
+                           + config.lookahead_seconds + 60), stoppages=True)
     fleet = Fleet(simulation)
     stream_start_us = simulation.start_us + warmup
     for position, (source, transport) in enumerate(fleet.sources):
@@ -582,60 +575,6 @@ def model_seconds(runs: list[tuple[datetime, datetime, str, int]],
 def max_ids(conn: psycopg.Connection) -> dict[str, int]:
     return {table: conn.execute(f"select coalesce(max(id), 0) from bronze.{table}").fetchone()[0]
             for table in TABLES}
-
-
-class Reconciled(NamedTuple):
-    """One Bronze table's ids written during the stream, by where they are."""
-
-    rows: int
-    once: int  # in exactly one row of the Silver fact or the quarantine
-    missing: int  # processed (at or below the watermark) and in none: lost
-    several: int  # in more than one
-    unprocessed: int  # above the watermark: the pipeline has not reached them yet
-
-
-def reconcile(conn: psycopg.Connection, after: dict[str, int], upto: dict[str, int]
-              ) -> dict[str, Reconciled]:
-    """Per Bronze table, over ids in (after, upto], where a place is a row of its Silver
-    fact or of the quarantine."""
-    result = {}
-    for table, fact in BRONZE_TO_FACT.items():
-        watermark = conn.execute(
-            "select coalesce(min(last_processed_id), 0) from _etl.watermarks"
-            " where model_name = %s and source_name = %s", (fact, f"bronze.{table}"),
-        ).fetchone()[0]
-        params = {"table": table, "low": after[table], "high": upto[table],
-                  "watermark": watermark}
-        result[table] = Reconciled(*conn.execute(
-            f"""
-            with placed as (
-                select bronze_id from silver.{fact}
-                where bronze_id > %(low)s and bronze_id <= %(high)s
-                union all
-                select bronze_id from silver.quarantine
-                where source_table = %(table)s and bronze_id > %(low)s
-                    and bronze_id <= %(high)s
-            ),
-
-            counted as (
-                select bronze_id, count(*) as places from placed group by bronze_id
-            )
-
-            select
-                count(*),
-                count(*) filter (where counted.places = 1),
-                count(*) filter (
-                    where counted.places is null and bronze.id <= %(watermark)s
-                ),
-                count(*) filter (where counted.places > 1),
-                count(*) filter (
-                    where counted.places is null and bronze.id > %(watermark)s
-                )
-            from bronze.{table} as bronze
-            left join counted on bronze.id = counted.bronze_id
-            where bronze.id > %(low)s and bronze.id <= %(high)s
-            """, params).fetchone())
-    return result
 
 
 def wait_for_drain(conn: psycopg.Connection, timeout: float) -> tuple[bool, float]:
