@@ -68,7 +68,7 @@ sqlfluff_lint() {
     # The dbt templater reads the profile that `setu` writes (.sqlfluff names its folder);
     # when the profile lives elsewhere (DBT_PROFILES_DIR, ~/.dbt) sqlfluff is told so.
     local profiles extra=()
-    profiles=$("$PY" -c 'from setu.profile import profiles_dir; print(profiles_dir())')
+    profiles=$("$PY" -c 'from setu.warehouse.profile import profiles_dir; print(profiles_dir())')
     if [[ $profiles != "$ROOT/.setu/profiles" ]]; then
         printf '[sqlfluff:templater:dbt]\nprofiles_dir = %s\n' "$profiles" >"$ROOT/.setu/sqlfluff-profiles.cfg"
         extra=(--config "$ROOT/.setu/sqlfluff-profiles.cfg")
@@ -96,7 +96,7 @@ run_tests() {
     fi
     "$SETU" db start
     check sqlfluff sqlfluff_lint
-    check ruff "$ROOT/.venv/bin/ruff" check scripts tests
+    check ruff "$ROOT/.venv/bin/ruff" check src tests
     check pytest pytest_run "$@"
     if ((${#FAILED[@]})); then
         log "test: FAILED: ${FAILED[*]}"

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import psycopg
 
-from setu.db import Cluster
-from setu.simulate import SimulationConfig, simulate_into_database
+from setu.tools.simulate import SimulationConfig, simulate_into_database
+from setu.warehouse.cluster import Cluster
 
 DATABASE = "setu_test_analyst"
 # A Monday, well inside standard time at every simulated site.

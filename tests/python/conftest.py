@@ -22,7 +22,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from setu.db import Cluster
+from setu.warehouse.cluster import Cluster
 
 
 def _module_tier(module) -> tuple[bool, bool]:
@@ -85,6 +85,6 @@ def conn(db_url: str) -> Iterator[psycopg.Connection]:
 @pytest.fixture(scope="session")
 def dbt_run(cluster: Cluster):
     """Run dbt in-process against the test cluster; returns dbt's exit code."""
-    from setu import dbt
+    from setu.warehouse import dbt
 
     return dbt.run

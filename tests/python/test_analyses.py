@@ -12,7 +12,7 @@ import pytest
 from psycopg.rows import dict_row
 
 from analyst_build import Build, on_database, small_build
-from setu.paths import PROJECT_DIR
+from setu.warehouse.paths import PROJECT_DIR
 
 ANALYSES = sorted(path.relative_to(PROJECT_DIR / "analyses")
                   for path in (PROJECT_DIR / "analyses").rglob("*.sql"))

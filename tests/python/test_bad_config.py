@@ -22,8 +22,8 @@ import pytest
 from click.testing import CliRunner
 
 from setu.cli import main
-from setu.db import Cluster
-from setu.paths import PROJECT_DIR
+from setu.warehouse.cluster import Cluster
+from setu.warehouse.paths import PROJECT_DIR
 
 DATABASE = "setu_badcfg"
 SETU = Path(sys.executable).parent / "setu"

@@ -15,8 +15,8 @@ import pytest
 from click.testing import CliRunner
 
 from setu.cli import main
-from setu.db import Cluster
-from setu.paths import PROJECT_DIR
+from setu.warehouse.cluster import Cluster
+from setu.warehouse.paths import PROJECT_DIR
 
 BIN = Path(sys.executable).parent
 
@@ -130,7 +130,7 @@ def test_errors_from_the_real_command_line(cluster: Cluster) -> None:
 def test_only_the_generated_local_target_is_embedded(
     cluster: Cluster, monkeypatch: pytest.MonkeyPatch, scratch: Path
 ) -> None:
-    from setu.profile import load_target
+    from setu.warehouse.profile import load_target
 
     assert load_target("local").is_embedded
     # the ci target on the very address and port of the embedded cluster is not it

@@ -11,8 +11,11 @@ import yaml
 
 import gold_reference
 import silver_reference
-from setu import contract, demo, expectations, ingest
-from setu._sim_model import TABLE_COLUMNS
+from setu.ingest import loader as ingest
+from setu.ops import expectations
+from setu.tools import demo
+from setu.tools.fleet_model import TABLE_COLUMNS
+from setu.warehouse import contract
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES = ROOT / "models" / "staging" / "bronze" / "_bronze__sources.yml"

@@ -27,7 +27,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from setu.db import Cluster
+from setu.warehouse.cluster import Cluster
 
 DATABASE = "setu_crash"
 BATCH_VARS = ["--vars", "{setu_batch_size: 2000}"]

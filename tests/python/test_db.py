@@ -20,7 +20,7 @@ import pytest
 from click.testing import CliRunner
 
 from setu.cli import main
-from setu.db import Cluster, DatabaseError
+from setu.warehouse.cluster import Cluster, DatabaseError
 
 
 def free_port() -> int:

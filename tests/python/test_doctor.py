@@ -7,8 +7,8 @@ import pytest
 from click.testing import CliRunner
 
 from setu.cli import main
-from setu.db import Cluster
-from setu.doctor import read_capabilities
+from setu.warehouse.capabilities import read_capabilities
+from setu.warehouse.cluster import Cluster
 
 
 def test_capabilities_of_the_embedded_server(conn: psycopg.Connection) -> None:

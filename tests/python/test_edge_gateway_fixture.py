@@ -28,7 +28,7 @@ import pytest
 from click.testing import CliRunner
 
 from gold_reference import SELECTION, dbt_args
-from setu.edge_sync import sync_edge, sync_gateway
+from setu.ingest.connectors.edge_sync import sync_edge, sync_gateway
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "edge" / "gateway_template.py"
 _spec = importlib.util.spec_from_file_location("gateway_template", FIXTURE)

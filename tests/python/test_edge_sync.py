@@ -24,7 +24,7 @@ import psycopg
 import pytest
 from click.testing import CliRunner
 
-from setu.edge_sync import PAUSE_AFTER_COMMIT_ENV, PAUSE_MARKER, sync_edge
+from setu.ingest.connectors.edge_sync import PAUSE_AFTER_COMMIT_ENV, PAUSE_MARKER, sync_edge
 
 DATABASE = "setu_test_edge_sync"
 SITE_ID = 8000

@@ -29,9 +29,9 @@ import pyarrow.fs as pa_fs
 import pyarrow.parquet as pq
 import pytest
 
-from setu.db import Cluster
-from setu.lake import export as lake_export
-from setu.simulate import SimulationConfig, simulate_into_database
+from setu.ops import export as lake_export
+from setu.tools.simulate import SimulationConfig, simulate_into_database
+from setu.warehouse.cluster import Cluster
 
 SETU = Path(sys.executable).parent / "setu"
 DATABASE = "setu_export"
@@ -61,7 +61,7 @@ class Plant:
         return psycopg.connect(self.url, autocommit=True)
 
     def dbt(self, *args: str) -> None:
-        from setu import dbt
+        from setu.warehouse import dbt
 
         saved = {key: os.environ.get(key) for key in self.env}
         os.environ.update(self.env)

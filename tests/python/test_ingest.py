@@ -13,16 +13,16 @@ import pyarrow.parquet as pa_parquet
 import pytest
 from click.testing import CliRunner
 
-from setu._sim_model import TABLE_COLUMNS, TABLES
-from setu.db import DatabaseError
-from setu.ingest import (
+from setu.ingest.loader import (
     IngestError,
     copy_rows,
     ingest,
     ingest_file,
     table_for_file,
 )
-from setu.simulate import BadInputRates, CsvWriter, SimulationConfig, generate, run_batch
+from setu.tools.fleet_model import TABLE_COLUMNS, TABLES
+from setu.tools.simulate import BadInputRates, CsvWriter, SimulationConfig, generate, run_batch
+from setu.warehouse.cluster import DatabaseError
 
 DATABASE = "setu_test_ingest"
 START = datetime(2026, 1, 5, tzinfo=UTC)

@@ -24,7 +24,7 @@ import pyarrow.fs as pa_fs
 import pyarrow.parquet as pq
 import pytest
 
-from setu.db import Cluster
+from setu.warehouse.cluster import Cluster
 from test_export import (
     START,
     Plant,
@@ -57,7 +57,7 @@ class Fleet:
         self.plants = plants
 
     def spark(self, command: str) -> None:
-        from setu import dbt
+        from setu.warehouse import dbt
 
         env = {"SETU_LAKE": str(self.lake), "SETU_LAKE_STATE": str(self.state),
                "DBT_TARGET_PATH": str(self.scratch / "target-lake"),

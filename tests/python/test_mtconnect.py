@@ -14,8 +14,8 @@ import pytest
 from click.testing import CliRunner
 
 from setu.cli import main
-from setu.ingest import ingest
-from setu.mtconnect import (
+from setu.cli.ingest import ingest
+from setu.ingest.connectors.mtconnect import (
     Accounting,
     default_mapping,
     load_mapping,

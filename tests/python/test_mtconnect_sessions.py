@@ -11,7 +11,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from setu.mtconnect import read_shdr_file
+from setu.ingest.connectors.mtconnect import read_shdr_file
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "mtconnect"
 LATHE_LOG = FIXTURES / "lathe-sessions.shdr"
@@ -29,7 +29,7 @@ def shdr_rows(path: Path, machine: int = 1, roles=None):
 
 
 def lathe_roles():
-    from setu.mtconnect import build_roles
+    from setu.ingest.connectors.mtconnect import build_roles
 
     return build_roles(None, LATHE_PROBE)
 
@@ -97,7 +97,7 @@ def test_sessions_book_no_phantom_cycle_and_no_negative_gap(tmp_path: Path) -> N
 
 
 def test_lathe_sessions_are_found_and_reported() -> None:
-    from setu.mtconnect import describe_run
+    from setu.ingest.connectors.mtconnect import describe_run
 
     mapper = read_shdr_file(LATHE_LOG, 1, lathe_roles())
     assert [(s.start, s.end, s.reason.split(" (")[0]) for s in mapper.sessions] == [
@@ -172,7 +172,7 @@ def test_probe_maps_by_type_component_and_converts_units() -> None:
 
 
 def test_yaml_mapping_overrides_the_probe(tmp_path: Path) -> None:
-    from setu.mtconnect import build_roles
+    from setu.ingest.connectors.mtconnect import build_roles
 
     override = tmp_path / "lathe.yaml"
     override.write_text("telemetry:\n  spindle_speed_rpm: {items: [S2speed], scale: 1}\n")

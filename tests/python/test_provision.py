@@ -17,8 +17,8 @@ import pytest
 from click.testing import CliRunner
 
 from setu.cli import main
-from setu.paths import PROJECT_DIR, state_dir
-from setu.provision import DeviceSecret, canonical_message
+from setu.ingest.connectors.provision import DeviceSecret, canonical_message
+from setu.warehouse.paths import PROJECT_DIR, state_dir
 
 DATABASE = "setu_test_provision"
 SECRET = secrets.token_hex(24)

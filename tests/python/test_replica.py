@@ -18,9 +18,9 @@ import pytest
 from click.testing import CliRunner, Result
 
 from setu.cli import main
-from setu.db import Cluster
-from setu.paths import PROJECT_DIR
-from setu.replica import strip_timescaledb
+from setu.ops.replica import strip_timescaledb
+from setu.warehouse.cluster import Cluster
+from setu.warehouse.paths import PROJECT_DIR
 
 SITE = 9001
 MACHINES = (9001, 9002)  # machine ids no other test module uses

@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from psycopg import errors
 
 from setu.cli import main
-from setu.db import Cluster
+from setu.warehouse.cluster import Cluster
 
 DATABASE = "setu_roles"
 GROUPS = ("setu_ingest", "setu_etl", "setu_reader", "setu_analyst")
@@ -170,7 +170,7 @@ def test_bad_grants_are_one_clear_error(roles_db: RolesDatabase) -> None:
 
 def test_ingest_inserts_into_bronze_and_nothing_else(roles_db: RolesDatabase,
                                                      tmp_path: Path) -> None:
-    from setu.ingest import ingest_file
+    from setu.ingest.loader import ingest_file
 
     with roles_db.login(INGEST) as conn:
         # A far-away time: TimescaleDB creates a new chunk for the ingest role.

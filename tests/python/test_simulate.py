@@ -15,9 +15,8 @@ import psycopg
 import pytest
 from click.testing import CliRunner
 
-from setu._sim_model import DEFAULT_TICKS_PER_MM, TABLE_COLUMNS, TABLES
-from setu.db import DatabaseError
-from setu.simulate import (
+from setu.tools.fleet_model import DEFAULT_TICKS_PER_MM, TABLE_COLUMNS, TABLES
+from setu.tools.simulate import (
     BadInputRates,
     SimulationConfig,
     generate,
@@ -25,6 +24,7 @@ from setu.simulate import (
     simulate,
     simulate_into_database,
 )
+from setu.warehouse.cluster import DatabaseError
 
 START = datetime(2026, 3, 28, 18, 0, tzinfo=UTC)  # spans Berlin's switch to summer time
 TEST_RATE = 0.03
@@ -362,7 +362,7 @@ def test_without_stoppages_every_other_row_is_unchanged():
 
 
 def test_stoppages_planned_unplanned_and_uncatalogued(clean_day):
-    from setu._sim_model import DOWNTIME_REASONS, UNKNOWN_DOWNTIME_REASON
+    from setu.tools.fleet_model import DOWNTIME_REASONS, UNKNOWN_DOWNTIME_REASON
 
     stops = [by_name("downtime_events", row) for row in clean_day["downtime_events"]]
     planned = {reason.code for reason in DOWNTIME_REASONS if reason.planned}
@@ -396,13 +396,13 @@ def test_platform_extension_rollout(clean_day):
 
 def test_master_data_upsert_is_idempotent(rated_run):
     with psycopg.connect(rated_run) as conn:
-        from setu.simulate import upsert_master_data
+        from setu.tools.simulate import upsert_master_data
 
         before = {table: conn.execute(f"select * from master.{table} order by 1, 2").fetchall()
                   for table in ("sites", "shifts", "machines", "alarm_codes",
                                 "device_calibrations", "downtime_reasons")}
         config = SimulationConfig(machines=4, start=START, duration=timedelta(hours=1))
-        from setu._sim_model import make_device
+        from setu.tools.fleet_model import make_device
 
         upsert_master_data(conn, config, [make_device(i, 11) for i in range(5)])
         after = {table: conn.execute(f"select * from master.{table} order by 1, 2").fetchall()

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from setu.soak import REPORT_END, REPORT_START, SoakConfig, run_soak, write_report
+from setu.tools.soak import REPORT_END, REPORT_START, SoakConfig, run_soak, write_report
 
 DATABASE = "setu_test_soak"
 

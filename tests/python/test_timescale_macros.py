@@ -537,7 +537,7 @@ def test_continuous_aggregates_for_real(project, license_):
 # -- retention: `setu maintain` ----------------------------------------------------------------
 
 def run_maintain(project: Project, monkeypatch, *args: str):
-    from setu.maintain import maintain
+    from setu.ops.maintain import maintain
 
     monkeypatch.setenv("DBT_PROFILES_DIR", str(project.path))
     return CliRunner().invoke(maintain, ["--project-dir", str(project.path), *args])

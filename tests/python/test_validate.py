@@ -12,8 +12,8 @@ from click.testing import CliRunner
 
 from analyst_build import Build, on_database, small_build
 from setu.cli import main
-from setu.expectations import SuiteSpec, describe, suite_specs
-from setu.validate import raised_message, sqlalchemy_url
+from setu.ops.expectations import SuiteSpec, describe, suite_specs
+from setu.ops.validate import raised_message, sqlalchemy_url
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +122,7 @@ def test_list_needs_no_database() -> None:
 
 
 def test_sqlalchemy_url_from_profile_keeps_the_password_quoted() -> None:
-    from setu.profile import Target
+    from setu.warehouse.profile import Target
 
     url = sqlalchemy_url(Target(name="prod", host="db.example", port=5433, user="etl",
                                 password="p@ss:w/rd", dbname="setu", sslmode="verify-full"))

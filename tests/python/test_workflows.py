@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from setu.cli import main
-from setu.paths import PROJECT_DIR
+from setu.warehouse.paths import PROJECT_DIR
 
 WORKFLOWS = PROJECT_DIR / ".github" / "workflows"
 FILES = sorted(WORKFLOWS.glob("*.yml"))

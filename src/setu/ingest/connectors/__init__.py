@@ -1,0 +1,1 @@
+"""Field formats on top of the loader: gateway SQLite, MTConnect, device provisioning."""

@@ -1,0 +1,1 @@
+"""Running a warehouse: Bronze DDL, jobs, maintenance, replicas, roles, validation, reports."""

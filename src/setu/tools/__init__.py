@@ -1,0 +1,1 @@
+"""Tools the runtime never imports: the fleet simulator, the demo, benchmarks and the soak."""

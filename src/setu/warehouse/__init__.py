@@ -1,0 +1,2 @@
+"""The warehouse itself: project paths, the embedded cluster, the dbt profile and
+runner, server capabilities, the contract."""
