@@ -13,10 +13,10 @@ import pyarrow.parquet as pa_parquet
 import pytest
 from click.testing import CliRunner
 
+from setu.cli.ingest import ingest
 from setu.ingest.loader import (
     IngestError,
     copy_rows,
-    ingest,
     ingest_file,
     table_for_file,
 )
