@@ -196,6 +196,7 @@
             return 0;
         end if;
         perform set_config('setu.etl_batch_id', nextval('_etl.silver_change_seq')::text, true);
+        perform set_config('setu.batch_model', p_model, true);
         if to_regclass('pg_temp._etl_batch') is not null then
             drop table pg_temp._etl_batch;
         end if;

@@ -1,9 +1,12 @@
-{#- The predicate that selects one batch of a source: ids above the model's watermark and
-    at or below the horizon taken for this batch. Outside a batch (dbt show, compile) no
-    watermark row matches and the predicate selects nothing. -#}
-{% macro watermark_range(model_name, source_name, id_column="id") %}
+{#- The predicate that selects one batch of a source: ids above the watermark of the model
+    whose batch is being applied and at or below the horizon taken for it. The model is the
+    one _etl.apply_batch() names in setting setu.batch_model, so an intermediate model that
+    filters a batch need not know which model reads it. Outside a batch (dbt show, compile,
+    the target's creation) the setting is empty, no watermark row matches and the predicate
+    selects nothing. -#}
+{% macro watermark_range(source_name, id_column="id") %}
     {%- set key -%}
-        model_name = {{ sql_literal(model_name) }}
+        model_name = current_setting('setu.batch_model', true)
         and source_name = {{ sql_literal(source_name) }}
     {%- endset -%}
     {{ id_column }} > (select w.last_processed_id from _etl.watermarks as w where {{ key }})

@@ -12,7 +12,7 @@ changed_alarms as (
         severity_class
     from {{ ref('fct_alarm_events') }}
     where
-        {{ watermark_range(this.identifier, 'silver.fct_alarm_events', 'etl_batch_id') }}
+        {{ watermark_range('silver.fct_alarm_events', 'etl_batch_id') }}
         and event = 'RAISED'
 ),
 

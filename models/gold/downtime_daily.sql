@@ -13,7 +13,7 @@ changed_stoppages as (
         down_start,
         reason_code
     from {{ ref('fct_downtime_events') }}
-    where {{ watermark_range(this.identifier, 'silver.fct_downtime_events', 'etl_batch_id') }}
+    where {{ watermark_range('silver.fct_downtime_events', 'etl_batch_id') }}
 ),
 
 -- Not materialized: only the index probes below may touch the stoppages.

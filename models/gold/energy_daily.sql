@@ -10,7 +10,7 @@ changed_hours as (
         machine_id,
         bucket
     from {{ ref('energy_hourly') }}
-    where {{ watermark_range(this.identifier, 'gold.energy_hourly', 'etl_batch_id') }}
+    where {{ watermark_range('gold.energy_hourly', 'etl_batch_id') }}
 ),
 
 -- Not materialized: only the index probes below may touch the hourly rows.

@@ -11,7 +11,7 @@ changed_readings as (
         time
     from {{ ref('fct_telemetry') }}
     where
-        {{ watermark_range(this.identifier, 'silver.fct_telemetry', 'etl_batch_id') }}
+        {{ watermark_range('silver.fct_telemetry', 'etl_batch_id') }}
         and energy_kwh is not null
 ),
 
@@ -39,12 +39,12 @@ first_changed as (
 touched_buckets as (
     select distinct
         machine_id,
-        {{ utc_bucket('1 hour', 'time') }} as bucket
+        {{ setu_time_bucket('1 hour', 'time') }} as bucket
     from changed_readings
     union
     select distinct
         readings.machine_id,
-        {{ utc_bucket('1 hour', 'readings.time') }} as bucket
+        {{ setu_time_bucket('1 hour', 'readings.time') }} as bucket
     from first_changed
     inner join readings
         on

@@ -12,7 +12,7 @@ changed_intervals as (
         valid_to
     from {{ ref('fct_state_intervals') }}
     where
-        {{ watermark_range(this.identifier, 'silver.fct_state_intervals', 'etl_batch_id') }}
+        {{ watermark_range('silver.fct_state_intervals', 'etl_batch_id') }}
         and valid_to is not null
 ),
 

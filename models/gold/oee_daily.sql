@@ -22,8 +22,7 @@ changed_days as (
         local_date
     from {{ ref('machine_utilization_daily') }}
     where
-        {{ watermark_range(
-            this.identifier, 'gold.machine_utilization_daily', 'etl_batch_id') }}
+        {{ watermark_range('gold.machine_utilization_daily', 'etl_batch_id') }}
     union
     select
         changed_cycles.machine_id,
@@ -31,14 +30,13 @@ changed_days as (
     from {{ ref('fct_machine_cycles') }} as changed_cycles
     inner join machines on changed_cycles.machine_id = machines.machine_id
     where
-        {{ watermark_range(
-            this.identifier, 'silver.fct_machine_cycles', 'changed_cycles.etl_batch_id') }}
+        {{ watermark_range('silver.fct_machine_cycles', 'changed_cycles.etl_batch_id') }}
     union
     select
         machine_id,
         local_date
     from {{ ref('downtime_daily') }}
-    where {{ watermark_range(this.identifier, 'gold.downtime_daily', 'etl_batch_id') }}
+    where {{ watermark_range('gold.downtime_daily', 'etl_batch_id') }}
 ),
 
 -- Not materialized: only the index probes below may touch the inputs.

@@ -12,7 +12,7 @@ changed_cycles as (
         cycle_end,
         program_name
     from {{ ref('fct_machine_cycles') }}
-    where {{ watermark_range(this.identifier, 'silver.fct_machine_cycles', 'etl_batch_id') }}
+    where {{ watermark_range('silver.fct_machine_cycles', 'etl_batch_id') }}
 ),
 
 -- Not materialized: only the index probes below may touch the cycles.

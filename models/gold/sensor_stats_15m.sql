@@ -15,7 +15,7 @@ changed_samples as (
         machine_id,
         time
     from {{ ref('fct_telemetry') }}
-    where {{ watermark_range(this.identifier, 'silver.fct_telemetry', 'etl_batch_id') }}
+    where {{ watermark_range('silver.fct_telemetry', 'etl_batch_id') }}
 ),
 
 -- Not materialized: only the index probes below may touch the telemetry facts.
@@ -26,7 +26,7 @@ telemetry as not materialized (
 touched_buckets as (
     select distinct
         machine_id,
-        {{ utc_bucket('15 minutes', 'time') }} as bucket
+        {{ setu_time_bucket('15 minutes', 'time') }} as bucket
     from changed_samples
 ),
 

@@ -14,7 +14,7 @@ with
 changed_codes as (
     select distinct alarm_code
     from {{ ref('fct_alarm_events') }}
-    where {{ watermark_range(this.identifier, 'silver.fct_alarm_events', 'etl_batch_id') }}
+    where {{ watermark_range('silver.fct_alarm_events', 'etl_batch_id') }}
 ),
 
 catalogue as (

@@ -20,7 +20,7 @@ changed_readings as (
         time,
         bronze_id
     from {{ ref('fct_platform_extension') }}
-    where {{ watermark_range(this.identifier, 'silver.fct_platform_extension', 'etl_batch_id') }}
+    where {{ watermark_range('silver.fct_platform_extension', 'etl_batch_id') }}
 ),
 
 -- Not materialized: only the key probes below may touch the devices already known.

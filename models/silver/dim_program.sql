@@ -18,7 +18,7 @@ changed_cycles as (
         cycle_end as seen_at
     from {{ ref('fct_machine_cycles') }}
     where
-        {{ watermark_range(this.identifier, 'silver.fct_machine_cycles', 'etl_batch_id') }}
+        {{ watermark_range('silver.fct_machine_cycles', 'etl_batch_id') }}
         and program_name is not null
 ),
 
@@ -28,7 +28,7 @@ changed_state_intervals as (
         valid_from as seen_at
     from {{ ref('fct_state_intervals') }}
     where
-        {{ watermark_range(this.identifier, 'silver.fct_state_intervals', 'etl_batch_id') }}
+        {{ watermark_range('silver.fct_state_intervals', 'etl_batch_id') }}
         and program_name is not null
 ),
 

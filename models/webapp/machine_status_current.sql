@@ -21,15 +21,15 @@ with
 changed_machines as (
     select machine_id
     from {{ ref('fct_state_intervals') }}
-    where {{ watermark_range(this.identifier, 'silver.fct_state_intervals', 'etl_batch_id') }}
+    where {{ watermark_range('silver.fct_state_intervals', 'etl_batch_id') }}
     union
     select machine_id
     from {{ ref('fct_telemetry') }}
-    where {{ watermark_range(this.identifier, 'silver.fct_telemetry', 'etl_batch_id') }}
+    where {{ watermark_range('silver.fct_telemetry', 'etl_batch_id') }}
     union
     select machine_id
     from {{ ref('fct_alarm_events') }}
-    where {{ watermark_range(this.identifier, 'silver.fct_alarm_events', 'etl_batch_id') }}
+    where {{ watermark_range('silver.fct_alarm_events', 'etl_batch_id') }}
 ),
 
 -- Not materialized: only the index probes below may touch the facts.

@@ -3,7 +3,7 @@ with
 
 batch as (
     select * from {{ ref('stg_bronze__alarms') }}
-    where {{ watermark_range('fct_alarm_events', 'bronze.alarms', 'bronze_id') }}
+    where {{ watermark_range('bronze.alarms', 'bronze_id') }}
 ),
 
 machines as (

@@ -5,7 +5,7 @@ with
 
 batch as (
     select * from {{ ref('stg_bronze__downtime_events') }}
-    where {{ watermark_range('fct_downtime_events', 'bronze.downtime_events', 'bronze_id') }}
+    where {{ watermark_range('bronze.downtime_events', 'bronze_id') }}
 ),
 
 machines as (

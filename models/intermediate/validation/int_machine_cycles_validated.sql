@@ -3,7 +3,7 @@ with
 
 batch as (
     select * from {{ ref('stg_bronze__machine_cycles') }}
-    where {{ watermark_range('fct_machine_cycles', 'bronze.machine_cycles', 'bronze_id') }}
+    where {{ watermark_range('bronze.machine_cycles', 'bronze_id') }}
 ),
 
 machines as (

@@ -3,7 +3,7 @@ with
 
 batch as (
     select * from {{ ref('stg_bronze__machine_state_events') }}
-    where {{ watermark_range('fct_state_intervals', 'bronze.machine_state_events', 'bronze_id') }}
+    where {{ watermark_range('bronze.machine_state_events', 'bronze_id') }}
 ),
 
 machines as (

@@ -9,7 +9,7 @@ with
 
 batch as (
     select * from {{ ref('stg_bronze__machine_telemetry') }}
-    where {{ watermark_range('fct_telemetry', 'bronze.machine_telemetry', 'bronze_id') }}
+    where {{ watermark_range('bronze.machine_telemetry', 'bronze_id') }}
 ),
 
 machines as (

@@ -4,7 +4,7 @@ with
 
 batch as (
     select * from {{ ref('stg_bronze__platform_extension') }}
-    where {{ watermark_range('fct_platform_extension', 'bronze.platform_extension', 'bronze_id') }}
+    where {{ watermark_range('bronze.platform_extension', 'bronze_id') }}
 ),
 
 classified as (
