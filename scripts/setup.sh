@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Sets up SETU on a Debian 12 machine from nothing: PostgreSQL 15 with pg_cron and pg_partman,
+# Sets up SETU on a Debian 12 machine from nothing: PostgreSQL 15 with pg_cron,
 # TimescaleDB (Apache edition, built from Debian's source package), and the Python virtual
 # environment in .venv. Idempotent: a second run checks and skips everything in seconds.
 #
@@ -22,7 +22,7 @@ TIMESCALEDB_SUITE=trixie
 TS_WORK=/var/tmp/setu-timescaledb
 APT_PACKAGES=(
     "postgresql-$PG_MAJOR" "postgresql-server-dev-$PG_MAJOR"
-    "postgresql-$PG_MAJOR-cron" "postgresql-$PG_MAJOR-partman"
+    "postgresql-$PG_MAJOR-cron"
     cmake gcc make xz-utils
     # headless browser for the dbt docs lineage test and `setu report --png`
     chromium

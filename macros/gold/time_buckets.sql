@@ -1,14 +1,3 @@
-{#- UTC-aligned bucket start (contract: sub-day buckets are UTC-aligned time_bucket buckets).
-    Without TimescaleDB, date_bin from the same origin gives the same buckets for widths that
-    divide a day. -#}
-{% macro utc_bucket(width, column) -%}
-    {%- if get_capabilities()["timescaledb"] -%}
-        time_bucket(interval {{ sql_literal(width) }}, {{ column }})
-    {%- else -%}
-        date_bin(interval {{ sql_literal(width) }}, {{ column }}, timestamptz '2000-01-01 00:00:00+00')
-    {%- endif -%}
-{%- endmacro %}
-
 {#- The site-local date of an instant. -#}
 {% macro local_date(column, timezone) -%}
     (({{ column }}) at time zone {{ timezone }})::date

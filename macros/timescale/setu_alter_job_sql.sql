@@ -3,7 +3,7 @@
 {% macro setu_alter_job_sql(job_id, schedule_sql=none, config_sql={}) %}
     {%- set pairs = ["'setu_managed', true"] -%}
     {%- for key, value_sql in config_sql.items() -%}
-        {%- do pairs.append(setu_literal(key) ~ ", " ~ (value_sql if value_sql is not none else "null")) -%}
+        {%- do pairs.append(sql_literal(key) ~ ", " ~ (value_sql if value_sql is not none else "null")) -%}
     {%- endfor -%}
     {{ return(
         "select alter_job(job_id => j.job_id"

@@ -8,12 +8,8 @@
     {%- if not caps["timescaledb"] -%}
         {%- do setu_interval(settings.get("chunk_time_interval"), label, "chunk_time_interval",
                              allow_none=true) -%}
-        {%- set partman = "; pg_partman is installed, but native partitioning needs the table"
-            ~ " created partitioned by range (" ~ time_column ~ "), which dbt's table is not"
-            ~ " (see docs/timescaledb-config.md, plain PostgreSQL)" if caps["pg_partman"]
-            else "" -%}
         {{ return("hypertable skipped: TimescaleDB is not installed in this database;"
-            ~ " kept a plain table" ~ partman) }}
+            ~ " kept a plain table") }}
     {%- endif -%}
     {%- set state = setu_hypertable_state(relation, time_column) -%}
     {%- if not state["relation_exists"] or state["is_cagg"] -%}

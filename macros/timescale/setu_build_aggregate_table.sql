@@ -38,7 +38,7 @@
                 {%- set cast = "bigint" -%}
             {%- endif -%}
             {%- set cutoff_text = run_query(cutoff_query).rows[0]["cutoff"] -%}
-            {%- set cutoff = setu_literal(cutoff_text) ~ "::" ~ cast -%}
+            {%- set cutoff = sql_literal(cutoff_text) ~ "::" ~ cast -%}
             {%- set window = " where " ~ bucket_sql ~ " >= " ~ cutoff -%}
             {%- set recomputed = "buckets since " ~ cutoff_text ~ " (start_offset "
                 ~ start["text"] ~ ") recomputed" -%}

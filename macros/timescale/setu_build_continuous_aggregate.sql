@@ -18,8 +18,8 @@
         {%- set wanted = settings.get("materialized_only") -%}
         {%- set query -%}
             select materialized_only from timescaledb_information.continuous_aggregates
-            where view_schema = {{ setu_literal(relation.schema) }}
-                and view_name = {{ setu_literal(relation.identifier) }}
+            where view_schema = {{ sql_literal(relation.schema) }}
+                and view_name = {{ sql_literal(relation.identifier) }}
         {%- endset -%}
         {%- set current = run_query(query).rows[0]["materialized_only"] -%}
         {%- if wanted is boolean and wanted != current -%}
@@ -40,8 +40,8 @@
         select materialization_hypertable_schema as schema_name,
             materialization_hypertable_name as table_name
         from timescaledb_information.continuous_aggregates
-        where view_schema = {{ setu_literal(relation.schema) }}
-            and view_name = {{ setu_literal(relation.identifier) }}
+        where view_schema = {{ sql_literal(relation.schema) }}
+            and view_name = {{ sql_literal(relation.identifier) }}
     {%- endset -%}
     {%- set row = run_query(query).rows[0] -%}
     {%- set storage = api.Relation.create(database=relation.database, schema=row["schema_name"],

@@ -52,11 +52,11 @@
                                 else "timescaledb.compress") ~ " = true"] -%}
             {%- if segmentby is not none -%}
                 {%- do options.append(("timescaledb.segmentby" if columnstore
-                    else "timescaledb.compress_segmentby") ~ " = " ~ setu_literal(segmentby)) -%}
+                    else "timescaledb.compress_segmentby") ~ " = " ~ sql_literal(segmentby)) -%}
             {%- endif -%}
             {%- if orderby is not none -%}
                 {%- do options.append(("timescaledb.orderby" if columnstore
-                    else "timescaledb.compress_orderby") ~ " = " ~ setu_literal(orderby)) -%}
+                    else "timescaledb.compress_orderby") ~ " = " ~ sql_literal(orderby)) -%}
             {%- endif -%}
             {%- do statements.append(alter_target ~ " set (" ~ options | join(", ") ~ ")") -%}
             {%- do parts.append("compression " ~ ("enabled" if not state["enabled"] else "settings updated")

@@ -2,8 +2,8 @@
     {"target": "hypertable" | "cagg" | none, "enabled", "segmentby", "orderby",
      "compressed_chunks", "job"}. -#}
 {% macro setu_compression_state(relation, schedule_sql=none, checks=[]) %}
-    {%- set schema_lit = setu_literal(relation.schema) -%}
-    {%- set name_lit = setu_literal(relation.identifier) -%}
+    {%- set schema_lit = sql_literal(relation.schema) -%}
+    {%- set name_lit = sql_literal(relation.identifier) -%}
     {%- set query -%}
         with target as (
             select 'hypertable' as target, hypertable_schema as ht_schema,

@@ -5,7 +5,7 @@
     {%- set query -%}
         select definition_hash
         from _etl.relation_definitions
-        where relation_name = {{ setu_literal(setu_relation_label(relation)) }}
+        where relation_name = {{ sql_literal(setu_relation_label(relation)) }}
     {%- endset -%}
     {%- set exists = run_query("select to_regclass('_etl.relation_definitions') is not null as ok").rows[0]["ok"] -%}
     {%- if not exists -%}{{ return(none) }}{%- endif -%}

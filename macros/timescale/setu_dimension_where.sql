@@ -3,8 +3,8 @@
 {% macro setu_dimension_where(relation, column_name) %}
     {{ return(
         "from timescaledb_information.dimensions"
-        ~ " where hypertable_schema = " ~ setu_literal(relation.schema)
-        ~ " and hypertable_name = " ~ setu_literal(relation.identifier)
-        ~ " and column_name = " ~ setu_literal(column_name)
+        ~ " where hypertable_schema = " ~ sql_literal(relation.schema)
+        ~ " and hypertable_name = " ~ sql_literal(relation.identifier)
+        ~ " and column_name = " ~ sql_literal(column_name)
     ) }}
 {% endmacro %}

@@ -4,8 +4,8 @@
     - already one: chunk_time_interval and space dimensions reconciled against
       timescaledb_information.dimensions (set_chunk_time_interval only when different,
       missing dimensions added); existing chunks keep their ranges;
-    - plain PostgreSQL: no-op and one line (pg_partman, when installed, needs a table created
-      partitioned, which a dbt model's table is not: see the docs).
+    - plain PostgreSQL: no-op and one line (docs/timescaledb-config.md says how to
+      partition a table yourself).
     Call it from the incremental materialization right after the table is created (first
     build, --full-refresh) and on every run. Safe as a hook: returns "".
     settings / caps: for tests and Bronze; default to the model config and the server. -#}

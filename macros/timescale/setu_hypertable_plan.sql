@@ -26,7 +26,7 @@
     {%- endfor -%}
 
     {%- if not state["is_hypertable"] -%}
-        {%- set by_range_args = "column_name => " ~ setu_literal(time_column)
+        {%- set by_range_args = "column_name => " ~ sql_literal(time_column)
             ~ (", partition_interval => " ~ interval["sql"] if interval is not none else "") -%}
         {%- set default_indexes = settings.get("create_default_indexes") -%}
         {%- do steps.append({"conditional": false,
@@ -52,7 +52,7 @@
                 "action": "chunk interval changed to " ~ interval["text"] ~ " (new chunks only)",
                 "sql": "select set_chunk_time_interval(hypertable => " ~ regclass
                     ~ ", chunk_time_interval => " ~ interval["sql"]
-                    ~ ", dimension_name => " ~ setu_literal(time_column) ~ ") "
+                    ~ ", dimension_name => " ~ sql_literal(time_column) ~ ") "
                     ~ setu_dimension_where(relation, time_column)
                     ~ " and " ~ server_column ~ " is distinct from " ~ interval["sql"]}) -%}
         {%- endif -%}
@@ -79,14 +79,14 @@
                     "action": "hash dimension " ~ column ~ " added (" ~ partitions
                         ~ " partitions, new chunks only)",
                     "sql": "select * from add_dimension(hypertable => " ~ regclass
-                        ~ ", dimension => by_hash(column_name => " ~ setu_literal(column)
+                        ~ ", dimension => by_hash(column_name => " ~ sql_literal(column)
                         ~ ", number_partitions => " ~ partitions ~ "), if_not_exists => true)"}) -%}
             {%- else -%}
                 {%- do steps.append({"conditional": true,
                     "action": "hash dimension " ~ column ~ " set to " ~ partitions ~ " partitions",
                     "sql": "select set_number_partitions(hypertable => " ~ regclass
                         ~ ", number_partitions => " ~ partitions
-                        ~ ", dimension_name => " ~ setu_literal(column) ~ ") " ~ where
+                        ~ ", dimension_name => " ~ sql_literal(column) ~ ") " ~ where
                         ~ " and num_partitions is distinct from " ~ partitions}) -%}
             {%- endif -%}
         {%- elif range_value is not none -%}
@@ -97,7 +97,7 @@
                     "action": "range dimension " ~ column ~ " added (interval "
                         ~ dim_interval["text"] ~ ", new chunks only)",
                     "sql": "select * from add_dimension(hypertable => " ~ regclass
-                        ~ ", dimension => by_range(column_name => " ~ setu_literal(column)
+                        ~ ", dimension => by_range(column_name => " ~ sql_literal(column)
                         ~ ", partition_interval => " ~ dim_interval["sql"]
                         ~ "), if_not_exists => true)"}) -%}
             {%- else -%}
@@ -108,7 +108,7 @@
                         ~ dim_interval["text"],
                     "sql": "select set_chunk_time_interval(hypertable => " ~ regclass
                         ~ ", chunk_time_interval => " ~ dim_interval["sql"]
-                        ~ ", dimension_name => " ~ setu_literal(column) ~ ") " ~ where
+                        ~ ", dimension_name => " ~ sql_literal(column) ~ ") " ~ where
                         ~ " and " ~ server_column ~ " is distinct from " ~ dim_interval["sql"]}) -%}
             {%- endif -%}
         {%- else -%}
@@ -137,9 +137,9 @@
         {%- do steps.append({"conditional": true,
             "action": "integer_now_func set to " ~ func_schema ~ "." ~ func_name,
             "sql": "select set_integer_now_func(hypertable => " ~ regclass
-                ~ ", integer_now_func => " ~ setu_literal(func) ~ "::regproc"
+                ~ ", integer_now_func => " ~ sql_literal(func) ~ "::regproc"
                 ~ ", replace_if_exists => true) " ~ setu_dimension_where(relation, time_column)
-                ~ " and integer_now_func is distinct from " ~ setu_literal(func_name)}) -%}
+                ~ " and integer_now_func is distinct from " ~ sql_literal(func_name)}) -%}
     {%- endif -%}
     {{ return({"steps": steps, "notes": notes}) }}
 {% endmacro %}

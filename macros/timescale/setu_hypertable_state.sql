@@ -2,11 +2,11 @@
     hypertable or a continuous aggregate, holds rows, the time column's type, and its
     dimensions (timescaledb_information.dimensions) as plain dicts. Needs TimescaleDB. -#}
 {% macro setu_hypertable_state(relation, time_column_name=none) %}
-    {%- set schema_lit = setu_literal(relation.schema) -%}
-    {%- set name_lit = setu_literal(relation.identifier) -%}
+    {%- set schema_lit = sql_literal(relation.schema) -%}
+    {%- set name_lit = sql_literal(relation.identifier) -%}
     {%- set query -%}
         select
-            to_regclass({{ setu_literal(relation.include(database=false) | string) }})
+            to_regclass({{ sql_literal(relation.include(database=false) | string) }})
                 is not null as relation_exists,
             exists(
                 select from timescaledb_information.hypertables
@@ -22,7 +22,7 @@
                 inner join pg_class as c on c.oid = a.attrelid
                 inner join pg_namespace as n on n.oid = c.relnamespace
                 where n.nspname = {{ schema_lit }} and c.relname = {{ name_lit }}
-                    and a.attname = {{ setu_literal(time_column_name or "") }}
+                    and a.attname = {{ sql_literal(time_column_name or "") }}
                     and not a.attisdropped
             ) as time_column_type
     {%- endset -%}

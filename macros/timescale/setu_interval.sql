@@ -18,7 +18,7 @@
         {{ return({"sql": (value | int) ~ "::bigint", "kind": "bigint", "text": value | trim}) }}
     {%- elif value is string and modules.re.match(interval_re, value, modules.re.IGNORECASE) -%}
         {%- set text = value | trim | lower -%}
-        {{ return({"sql": "interval " ~ setu_literal(text), "kind": "interval", "text": text}) }}
+        {{ return({"sql": "interval " ~ sql_literal(text), "kind": "interval", "text": text}) }}
     {%- endif -%}
     {{ exceptions.raise_compiler_error(
         "setu: " ~ label ~ ": config " ~ key ~ " = " ~ (value | tojson)

@@ -2,8 +2,8 @@
     hypertable, or a continuous aggregate whose jobs name its materialization hypertable
     (2.19) or the view itself (2.20+). -#}
 {% macro setu_job_relation_where(relation) %}
-    {%- set schema_lit = setu_literal(relation.schema) -%}
-    {%- set name_lit = setu_literal(relation.identifier) -%}
+    {%- set schema_lit = sql_literal(relation.schema) -%}
+    {%- set name_lit = sql_literal(relation.identifier) -%}
     {{ return(
         "(j.hypertable_schema, j.hypertable_name) in ("
         ~ "select " ~ schema_lit ~ "::name, " ~ name_lit ~ "::name"

@@ -10,7 +10,7 @@
         {%- do differs.append("j.schedule_interval is distinct from " ~ schedule_sql) -%}
     {%- endif -%}
     {%- for check in checks -%}
-        {%- set stored = "(j.config ->> " ~ setu_literal(check["key"]) ~ ")" -%}
+        {%- set stored = "(j.config ->> " ~ sql_literal(check["key"]) ~ ")" -%}
         {%- if check["sql"] is none -%}
             {%- do differs.append(stored ~ " is not null") -%}
         {%- elif check["kind"] == "text" -%}
@@ -25,7 +25,7 @@
             coalesce(j.config ->> 'setu_managed', 'false') = 'true' as managed,
             ({{ differs | join(" or ") }}) as differs
         from timescaledb_information.jobs as j
-        where j.proc_name = {{ setu_literal(proc_name) }}
+        where j.proc_name = {{ sql_literal(proc_name) }}
             and {{ setu_job_relation_where(relation) }}
         order by managed desc, j.job_id
         limit 1

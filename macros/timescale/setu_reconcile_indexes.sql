@@ -21,9 +21,9 @@
     {%- endfor -%}
     {%- set query -%}
         select indexname from pg_indexes
-        where schemaname = {{ setu_literal(relation.schema) }}
-            and tablename = {{ setu_literal(relation.identifier) }}
-            and starts_with(indexname, {{ setu_literal(prefix) }})
+        where schemaname = {{ sql_literal(relation.schema) }}
+            and tablename = {{ sql_literal(relation.identifier) }}
+            and starts_with(indexname, {{ sql_literal(prefix) }})
     {%- endset -%}
     {%- set dropped = [] -%}
     {%- for row in run_query(query).rows if row["indexname"] not in wanted -%}

@@ -18,7 +18,7 @@
     {%- endfor -%}
     {%- if not configured -%}
         {#- Nothing configured: only a policy SETU added earlier could need removing. -#}
-        {%- if not caps["community"] or not setu_has_setu_jobs(relation) -%}
+        {%- if not caps["community"] or not setu_relation_has_managed_jobs(relation) -%}
             {{ return("") }}
         {%- endif -%}
     {%- endif -%}

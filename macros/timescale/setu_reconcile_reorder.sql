@@ -13,7 +13,7 @@
             "index": index,
             "job": setu_policy_job_state(relation, "policy_reorder",
                 schedule["sql"] if schedule is not none else none,
-                [{"key": "index_name", "sql": setu_literal(index["name"]), "kind": "text"}]
+                [{"key": "index_name", "sql": sql_literal(index["name"]), "kind": "text"}]
                 if asked else []),
         } -%}
     {%- endif -%}

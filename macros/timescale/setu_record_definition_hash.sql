@@ -11,9 +11,9 @@
         );
         insert into _etl.relation_definitions (relation_name, materialization, definition_hash)
         values (
-            {{ setu_literal(setu_relation_label(relation)) }},
-            {{ setu_literal(materialization) }},
-            {{ setu_literal(definition_hash) }}
+            {{ sql_literal(setu_relation_label(relation)) }},
+            {{ sql_literal(materialization) }},
+            {{ sql_literal(definition_hash) }}
         )
         on conflict (relation_name) do update
             set materialization = excluded.materialization,

@@ -27,7 +27,7 @@
                 from unnest(i.indkey::int2[]) with ordinality as k (attnum, position)
                 inner join pg_attribute as a on a.attrelid = i.indrelid and a.attnum = k.attnum
                 order by k.position
-            ) = array[{% for name in names %}{{ setu_literal(name) }}{{ ", " if not loop.last }}{% endfor %}]::text[]
+            ) = array[{% for name in names %}{{ sql_literal(name) }}{{ ", " if not loop.last }}{% endfor %}]::text[]
         order by c.relname
         limit 1
     {%- endset -%}

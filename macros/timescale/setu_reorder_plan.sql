@@ -37,10 +37,10 @@
     {%- set prepare = [index["create_sql"]] if index.get("missing") else [] -%}
     {%- set add = prepare + [
         "select add_reorder_policy(hypertable => " ~ regclass ~ ", index_name => "
-            ~ setu_literal(index["name"]) ~ ", if_not_exists => true)",
+            ~ sql_literal(index["name"]) ~ ", if_not_exists => true)",
         setu_tag_job_sql(relation, "policy_reorder", schedule_sql)] -%}
     {%- set alter = prepare + [setu_alter_job_sql(state["job"]["job_id"] if state["job"] else 0,
-        schedule_sql, {"index_name": setu_literal(index["name"]) ~ "::text"})] -%}
+        schedule_sql, {"index_name": sql_literal(index["name"]) ~ "::text"})] -%}
     {{ return(setu_policy_plan("reorder policy", true, state["job"], add, alter, remove_sql,
         "index " ~ index["name"] ~ (", index created" if index.get("missing") else ""))) }}
 {% endmacro %}

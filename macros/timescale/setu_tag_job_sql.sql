@@ -7,7 +7,7 @@
         ~ (", schedule_interval => " ~ schedule_sql if schedule_sql is not none else "")
         ~ ", config => j.config || jsonb_build_object('setu_managed', true))"
         ~ " from timescaledb_information.jobs as j"
-        ~ " where j.proc_name = " ~ setu_literal(proc_name)
+        ~ " where j.proc_name = " ~ sql_literal(proc_name)
         ~ " and " ~ setu_job_relation_where(relation)
         ~ " and coalesce(j.config ->> 'setu_managed', 'false') <> 'true'"
     ) }}

@@ -5,8 +5,8 @@
 {% macro setu_time_bucket(width, column) %}
     {%- set caps = get_capabilities() -%}
     {%- if caps["timescaledb"] or not execute -%}
-        time_bucket(interval {{ setu_literal(width) }}, {{ column }})
+        time_bucket(interval {{ sql_literal(width) }}, {{ column }})
     {%- else -%}
-        date_bin(interval {{ setu_literal(width) }}, {{ column }}, timestamptz '2000-01-03 00:00:00+00')
+        date_bin(interval {{ sql_literal(width) }}, {{ column }}, timestamptz '2000-01-03 00:00:00+00')
     {%- endif -%}
 {% endmacro %}

@@ -1,8 +1,8 @@
 {#- "hypertable", "cagg" (continuous aggregate) or none: what TimescaleDB makes of a
     relation. Needs TimescaleDB. -#}
 {% macro setu_timescale_target(relation) %}
-    {%- set schema_lit = setu_literal(relation.schema) -%}
-    {%- set name_lit = setu_literal(relation.identifier) -%}
+    {%- set schema_lit = sql_literal(relation.schema) -%}
+    {%- set name_lit = sql_literal(relation.identifier) -%}
     {%- set query -%}
         select 'hypertable' as target from timescaledb_information.hypertables
         where hypertable_schema = {{ schema_lit }} and hypertable_name = {{ name_lit }}

@@ -13,11 +13,13 @@
 {% endmacro %}
 
 {#- Keys SETU's own materializations read (watermark_incremental, ensured_table; the
-    continuous_aggregate keys are lifecycle keys, setu_timescale_config_keys). -#}
+    continuous_aggregate keys are lifecycle keys, setu_timescale_config_keys). The batch size
+    is watermark_batch_size: dbt's own batch_size belongs to its microbatch strategy. -#}
 {% macro setu_materialization_config_keys() %}
     {{ return([
         "watermark_sources", "unique_key", "null_safe_keys", "quarantine_source_table",
-        "after_batch", "on_reset", "time_column_name", "batch_size", "max_batches_per_run",
+        "after_batch", "on_reset", "time_column_name", "watermark_batch_size",
+        "max_batches_per_run",
     ]) }}
 {% endmacro %}
 
@@ -84,7 +86,7 @@
                 {%- endif -%}
             {%- endfor -%}
         {%- endfor -%}
-        {%- for key in ["batch_size", "max_batches_per_run"] -%}
+        {%- for key in ["watermark_batch_size", "max_batches_per_run"] -%}
             {%- set value = config.get(key) -%}
             {%- if value is not none and not (modules.re.match("^[0-9]+$", value | string)
                 and value | int > 0) -%}

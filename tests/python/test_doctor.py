@@ -19,7 +19,6 @@ def test_capabilities_of_the_embedded_server(conn: psycopg.Connection) -> None:
     assert caps.license == "apache"
     assert caps.timescaledb and not caps.community
     assert "timescaledb" in caps.preload and "pg_cron" in caps.preload
-    assert caps.pg_partman_available
     assert caps.wal_level == "logical"
     features = {name: enabled for name, enabled, _ in caps.features()}
     assert features["hypertables on time"]

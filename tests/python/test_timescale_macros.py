@@ -130,14 +130,9 @@ def project(cluster, tmp_path_factory) -> Project:
         for name, url in urls.items()
     }
     (path / "profiles.yml").write_text(json.dumps({"setu": {"target": "ts", "outputs": outputs}}))
-    for name, url in urls.items():
+    for url in urls.values():
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute(RAW_SQL)
-            available = conn.execute("select exists(select from pg_available_extensions"
-                                     " where name = 'pg_partman')").fetchone()[0]
-            if name == "plain" and available:
-                conn.execute("create schema if not exists partman;"
-                             " create extension if not exists pg_partman schema partman")
     return Project(path=path, urls=urls)
 
 
@@ -155,11 +150,11 @@ def dimensions(project: Project, table: str) -> dict[str, tuple]:
 
 
 COMMUNITY_219 = {"timescaledb": True, "community": True, "version": "2.19.3",
-                 "license": "timescale", "pg_cron": False, "pg_partman": False}
+                 "license": "timescale", "pg_cron": False}
 COMMUNITY_217 = COMMUNITY_219 | {"version": "2.17.2"}
 APACHE_219 = COMMUNITY_219 | {"community": False, "license": "apache"}
 PLAIN = {"timescaledb": False, "community": False, "version": None, "license": "none",
-         "pg_cron": False, "pg_partman": True}
+         "pg_cron": False}
 HYPERTABLE_STATE = {"target": "hypertable", "enabled": False, "segmentby": None,
                     "orderby": None, "compressed_chunks": 0, "job": None}
 
@@ -663,14 +658,8 @@ def test_late_event_lands_in_a_compressed_silver_chunk(project, license_):
 def test_plain_postgres_fallbacks(project):
     result = project.dbt("run", "--full-refresh", target="plain")
     readings = result.lines_for("silver.fct_readings")
-    partman = project.scalar("select exists(select from pg_extension"
-                             " where extname = 'pg_partman')", target="plain")
     assert readings == [f"setu: silver.fct_readings: hypertable skipped: {NO_TS_REASON}; kept a"
-                        " plain table" + ("; pg_partman is installed, but native partitioning"
-                                          " needs the table created partitioned by range"
-                                          " (time), which dbt's table is not (see"
-                                          " docs/timescaledb-config.md, plain PostgreSQL)"
-                                          if partman else "")]
+                        " plain table"]
     assert result.lines_for("gold.readings_hourly")[0] == (
         "setu: gold.readings_hourly: continuous aggregate built as an incremental table:"
         f" {NO_TS_REASON}; created from all data")

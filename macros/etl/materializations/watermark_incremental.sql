@@ -15,7 +15,7 @@
     null_safe_keys match nulls too),
     quarantine_source_table (Bronze table whose rejected rows go to silver.quarantine),
     after_batch / on_reset (names of macros returning SQL run in the batch / on reset),
-    time_column_name, batch_size (default var setu_batch_size). The in-database job runs
+    time_column_name, watermark_batch_size (default var setu_batch_size). The in-database job runs
     models in DAG order (dag_depth). -#}
 {% materialization watermark_incremental, adapter="postgres" %}
     {%- do validate_model_config() -%}
@@ -26,7 +26,7 @@
     {%- set unique_key = config.get("unique_key") or [] -%}
     {%- set unique_key = [unique_key] if unique_key is string else unique_key -%}
     {%- set time_column = config.get("time_column_name") -%}
-    {%- set batch_size = config.get("batch_size") or var("setu_batch_size") -%}
+    {%- set batch_size = config.get("watermark_batch_size") or var("setu_batch_size") -%}
     {%- set quarantine_table = config.get("quarantine_source_table") -%}
     {%- set model_name = this.identifier -%}
 
@@ -61,7 +61,7 @@
     {#- On every run, not only at creation: a chunk interval or dimension changed in config
         is applied on the next ordinary run. -#}
     {%- if time_column %}
-        {{ ensure_target_hypertable(target_relation, time_column) }}
+        {{ setu_ensure_hypertable(target_relation) }}
     {%- endif %}
 
     {%- set apply_statements = watermark_apply_statements(

@@ -191,12 +191,8 @@ def apply_model_batches(conn: psycopg.Connection, model: str) -> float:
 # -- the benchmarks ------------------------------------------------------------------------
 
 def bench_ingest(suite: Suite) -> None:
-    try:
-        from setu.tools.bench_ingest import run_ingest_benchmark
-    except ImportError:
-        suite.add(Measurement("Bronze ingest", "not measured", "", "", "≥ 250k rows/s, ≥ 0.7×",
-                              None, "setu.tools.bench_ingest is missing"))
-        return
+    from setu.tools.bench_ingest import run_ingest_benchmark
+
     # Every ingest variant (17) loads these rows; each keeps its best of two runs.
     rows = {"dry-run": 20_000, "small": 300_000, "full": 1_000_000}[suite.scale.name]
     with bench_connect() as admin:

@@ -19,7 +19,6 @@ select
     current_setting('timescaledb.license', true) as timescaledb_license,
     (select extversion from pg_extension where extname = 'pg_cron') as pg_cron_version,
     exists(select from pg_available_extensions where name = 'pg_cron') as pg_cron_available,
-    exists(select from pg_available_extensions where name = 'pg_partman') as pg_partman_available,
     current_setting('shared_preload_libraries') as preload,
     current_setting('wal_level') as wal_level
 """
@@ -33,7 +32,6 @@ class Capabilities:
     timescaledb_license: str | None
     pg_cron_version: str | None
     pg_cron_available: bool
-    pg_partman_available: bool
     preload: str
     wal_level: str
 
@@ -72,9 +70,6 @@ class Capabilities:
             ("in-database jobs (pg_cron)", cron_preloaded,
              "pg_cron preloaded" if cron_preloaded else
              "pg_cron is not in shared_preload_libraries"),
-            ("pg_partman partitioning (plain PostgreSQL)", self.pg_partman_available and not ts,
-             "only used without TimescaleDB" if ts else
-             ("available" if self.pg_partman_available else "not installed")),
             ("logical replication to read replicas", self.wal_level == "logical",
              f"wal_level = {self.wal_level}"),
         ]

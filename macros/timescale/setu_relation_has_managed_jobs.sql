@@ -1,6 +1,6 @@
 {#- Whether any job tagged as SETU's (config setu_managed = true) works on the relation: a
     model whose config no longer names a policy is only looked at further when one does. -#}
-{% macro setu_has_setu_jobs(relation) %}
+{% macro setu_relation_has_managed_jobs(relation) %}
     {%- set query -%}
         select exists(
             select from timescaledb_information.jobs as j
