@@ -51,6 +51,22 @@ def _pg_cron_ready(conn: psycopg.Connection) -> bool:
         return cur.fetchone()[0]
 
 
+def registered_scheduler(conn: psycopg.Connection) -> str | None:
+    """The in-database job `setu register-jobs` left, if any: 'pg_cron' or 'timescaledb'."""
+    def ask(query: str, *params: object) -> bool:
+        return bool(conn.execute(query, params).fetchone()[0])
+
+    if ask("select exists(select from pg_extension where extname = 'pg_cron')") and ask(
+            "select exists(select from cron.job where active and (jobname = %s"
+            " or jobname like %s))", CRON_JOB_NAME, CRON_JOB_NAME + ":%"):
+        return "pg_cron"
+    if ask("select to_regclass('timescaledb_information.jobs') is not null") and ask(
+            "select exists(select from timescaledb_information.jobs where proc_schema = '_etl'"
+            " and proc_name = 'run_pipeline_job' and scheduled)"):
+        return "timescaledb"
+    return None
+
+
 def branches(conn: psycopg.Connection) -> list[str]:
     """The independent branches of the model DAG, by their root model."""
     return [row[0] for row in conn.execute(

@@ -36,6 +36,7 @@ from pathlib import Path
 import click
 import psycopg
 
+from setu.ops.jobs import registered_scheduler
 from setu.ops.reconcile import Reconciled, reconcile
 from setu.tools.fleet_model import (
     CYCLE_START,
@@ -65,7 +66,6 @@ REPORT_START = "<!-- soak-figures:start (written by `setu soak`; edit outside th
 REPORT_END = "<!-- soak-figures:end -->"
 CALIBRATION_MACHINES = 1_000
 PIPELINE_RUNNER = "setu soak"
-CRON_JOB_NAME = "setu-pipeline"  # `setu register-jobs` schedules setu-pipeline:<branch>
 
 
 @dataclass(frozen=True)
@@ -447,22 +447,6 @@ def run_build(config: SoakConfig, result: SoakResult, began: float,
 
 
 # -- scheduler -----------------------------------------------------------------------------
-
-def registered_scheduler(conn: psycopg.Connection) -> str | None:
-    """The in-database job `setu register-jobs` left, if any: 'pg_cron' or 'timescaledb'."""
-    def ask(query: str, *params: object) -> bool:
-        return bool(conn.execute(query, params).fetchone()[0])
-
-    if ask("select exists(select from pg_extension where extname = 'pg_cron')") and ask(
-            "select exists(select from cron.job where active and (jobname = %s"
-            " or jobname like %s))", CRON_JOB_NAME, CRON_JOB_NAME + ":%"):
-        return "pg_cron"
-    if ask("select to_regclass('timescaledb_information.jobs') is not null") and ask(
-            "select exists(select from timescaledb_information.jobs where proc_schema = '_etl'"
-            " and proc_name = 'run_pipeline_job' and scheduled)"):
-        return "timescaledb"
-    return None
-
 
 def choose_scheduler(conn: psycopg.Connection, config: SoakConfig) -> str:
     registered = registered_scheduler(conn)
