@@ -45,6 +45,7 @@ FLEET_OF = {
     "program_history_daily": "fleet_program_history_daily",
     "alerts_daily": "fleet_alerts_daily",
     "energy_daily": "fleet_energy_daily",
+    "oee_daily": "fleet_oee_daily",
 }
 PLANT_ZONES = {1: "America/Chicago", 2: "Asia/Tokyo"}
 
@@ -159,6 +160,26 @@ def assert_plant_figures(fleet: Fleet) -> None:
         for row in gold_rows(plant, "energy_hourly"):
             day = row["bucket"].astimezone(zones[row["machine_id"]]).date()
             hours[name, day, row["bucket"]] += row["kwh"]
+    oee: dict[tuple, Counter] = defaultdict(Counter)
+    for name, plant in fleet.plants.items():
+        for row in gold_rows(plant, "oee_daily"):
+            oee[name, row["local_date"]].update(
+                {key: row[key] for key in ("planned_seconds", "running_seconds",
+                                           "std_cycle_seconds", "cycles", "good_cycles")})
+    plant_oee = {(row["plant"], row["local_date"]): row
+                 for row in fleet.model_rows("plant_oee_daily")}
+    assert set(plant_oee) == set(oee)
+    for key, sums in oee.items():
+        factors = (
+            sums["running_seconds"] / sums["planned_seconds"] if sums["planned_seconds"] else None,
+            sums["std_cycle_seconds"] / sums["running_seconds"] if sums["running_seconds"]
+            else None,
+            sums["good_cycles"] / sums["cycles"] if sums["cycles"] else None,
+        )
+        got = plant_oee[key]
+        assert (got["availability"], got["performance"], got["quality"]) == pytest.approx(factors)
+        assert got["oee"] == (None if None in factors else
+                              pytest.approx(factors[0] * factors[1] * factors[2]))
     found = {(row["plant"], row["local_date"]): row
              for row in fleet.model_rows("plant_utilization_daily")}
     assert set(found) == set(utilization)
