@@ -390,3 +390,56 @@ def test_point_6_colliding_iotids_stay_apart(synced: Synced, conn: psycopg.Conne
         "from _ingest.edge_unmapped where gateway_id = 'line-2' "
         "and reason = 'unknown_machine'").fetchone()[0]
     assert kept == unmapped > 0
+
+
+def test_downtime_and_oee_match_the_fixture(synced: Synced, conn: psycopg.Connection) -> None:
+    """Contract v2 on the gateway's own data: gold.downtime_daily from the down rows synced,
+    and gold.oee_daily from the status rows, the down rows and the controller's counters."""
+    stoppages: dict[tuple, Counter] = defaultdict(Counter)
+    planned_down: Counter = Counter()
+    for _, machine, row in seen_rows(synced, "MachineWiseDownDetails_MVP"):
+        start, end = utc(row["DownStart"]), utc(row["DownEnd"])
+        day = start.astimezone(ZONE).date()
+        reason = str(row["DownID"])
+        stoppages[(machine, day, reason)].update(events=1, seconds=(end - start).total_seconds())
+        if reason in PLANNED_REASONS and day == DAY:
+            planned_down[machine] += (end - start).total_seconds()
+    gold = {(machine, day, reason): (events, seconds, planned)
+            for machine, day, reason, events, seconds, planned in conn.execute(
+                "select machine_id, local_date, reason_code, events, down_seconds, planned "
+                "from gold.downtime_daily where machine_id = any(%s)", (list(MACHINES),))}
+    assert set(gold) == set(stoppages)
+    for key, counted in stoppages.items():
+        assert gold[key][0] == counted["events"], key
+        assert gold[key][1] == pytest.approx(counted["seconds"]), key
+        assert gold[key][2] == (key[2] in PLANNED_REASONS), key
+    assert sum(planned_down.values()) > 0 and len(gold) >= 4
+
+    events = defaultdict(list)
+    for _, machine, row in seen_rows(synced, "MachineRunningStatus_MVP"):
+        events[machine].append((utc(row["UpdatedTS"]), STATES[row["Status"]]))
+    counters: dict[int, Counter] = defaultdict(Counter)
+    for gateway, path in synced.paths.items():
+        for row in final_rows(path, "MachineWiseFocasDetails_MVP"):
+            machine = machine_of(gateway, row["IOTID"])
+            if machine is not None and row["Date"] == DAY.isoformat():
+                counters[machine].update(parts=row["PartCount"], rejects=row["RejCount"])
+    oee = {row[0]: row[1:] for row in conn.execute(
+        "select machine_id, planned_seconds, availability, performance, quality, oee "
+        "from gold.oee_daily where local_date = %s and machine_id = any(%s)",
+        (DAY, list(MACHINES)))}
+    assert set(oee) == set(MACHINES)
+    for machine, series in events.items():
+        series.sort(key=lambda event: event[0])
+        seconds = Counter()
+        for (start, state), (end, _) in zip(series, series[1:], strict=False):
+            seconds[state] += (end - start).total_seconds()
+        planned = max(sum(seconds.values()) - planned_down[machine], 0.0)
+        availability = seconds["RUNNING"] / planned
+        performance = counters[machine]["parts"] * template.STD_CYCLE_SECONDS / seconds["RUNNING"]
+        quality = 1 - counters[machine]["rejects"] / counters[machine]["parts"]
+        got = oee[machine]
+        assert got[0] == pytest.approx(planned), machine
+        assert got[1:] == pytest.approx((availability, performance, quality,
+                                         availability * performance * quality)), machine
+        assert 0.0 < got[4] < 1.0, machine
