@@ -141,7 +141,7 @@ def test_unknown_target(project: Project, args: list[str],
     assert result.exit_code == 2
     assert result.output.count("\n") == 1, result.output
     line = error_line(result.output, "target 'nope' is not in profile 'setu'")
-    assert "known targets: ci, local, prod, prod_replica" in line
+    assert "known targets: ci, lake, lake_thrift, local, prod, prod_replica" in line
 
 
 def test_unreachable_database_from_the_command_line(project: Project) -> None:

@@ -84,7 +84,7 @@ def test_unknown_target_is_one_clear_line(
     assert result.exit_code == 2
     line = one_line_error(result.output)
     assert "target 'nope' is not in profile 'setu'" in line
-    assert "known targets: ci, local, prod, prod_replica" in line
+    assert "known targets: ci, lake, lake_thrift, local, prod, prod_replica" in line
 
 
 def test_unknown_target_flag_is_one_clear_line(cluster: Cluster) -> None:
@@ -124,7 +124,8 @@ def test_errors_from_the_real_command_line(cluster: Cluster) -> None:
                           env=env, timeout=120)
     assert proc.returncode == 2
     assert proc.stdout == ""
-    assert "known targets: ci, local, prod, prod_replica" in one_line_error(proc.stderr)
+    known = "known targets: ci, lake, lake_thrift, local, prod, prod_replica"
+    assert known in one_line_error(proc.stderr)
 
 
 def test_only_the_generated_local_target_is_embedded(

@@ -70,7 +70,7 @@ def write_csv(path: Path, header: list[str], rows: list[list]) -> Path:
 
 # Two machines for two hours with every kind of bad input: realistic, awkward rows.
 SIMULATION = SimulationConfig(
-    machines=2, start=START, duration=timedelta(hours=3), seed=1,
+    machines=2, start=START, duration=timedelta(hours=3), seed=1, stoppages=True,
     rates=BadInputRates(**{name: 0.02 for name in BadInputRates.__dataclass_fields__}))
 
 

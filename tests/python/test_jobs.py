@@ -187,10 +187,13 @@ BRANCHES = {
     "fct_telemetry": {"fct_telemetry", "energy_hourly", "energy_daily", "sensor_stats_15m",
                       "machine_status_current"},
     "fct_state_intervals": {"fct_state_intervals", "machine_utilization_daily",
-                            "machine_status_current"},
-    "fct_machine_cycles": {"fct_machine_cycles", "program_history_daily"},
-    "fct_alarm_events": {"fct_alarm_events", "alerts_daily", "machine_status_current"},
-    "fct_platform_extension": {"fct_platform_extension"},
+                            "machine_status_current", "dim_program", "oee_daily"},
+    "fct_machine_cycles": {"fct_machine_cycles", "program_history_daily", "dim_program",
+                           "oee_daily"},
+    "fct_alarm_events": {"fct_alarm_events", "alerts_daily", "machine_status_current",
+                         "dim_alarm_code"},
+    "fct_platform_extension": {"fct_platform_extension", "dim_device"},
+    "fct_downtime_events": {"fct_downtime_events", "downtime_daily", "oee_daily"},
 }
 
 
