@@ -221,9 +221,9 @@ setup_venv() {
     # -qq: errors only (a machine's pip.conf may name wheel folders that do not exist).
     local pip_flags=(--disable-pip-version-check -qq)
     [[ -t 1 ]] || pip_flags+=(--progress-bar off)
-    "$venv/bin/pip" install "${pip_flags[@]}" -e "${ROOT}[dev,lake]"
+    "$venv/bin/pip" install "${pip_flags[@]}" -e "${ROOT}[dev,validate,lake]"
     printf '%s\n' "$stamp" >"$venv/.setu-stamp"
-    log "venv: installed SETU, its dev tools and the lake extra in $((SECONDS - began)) s"
+    log "venv: installed SETU, its dev tools, the validate and lake extras in $((SECONDS - began)) s"
 }
 
 log "setting up SETU in $ROOT"

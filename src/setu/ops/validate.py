@@ -240,6 +240,12 @@ def validate(target: str | None, selected: tuple[str, ...], list_only: bool) -> 
     """
     from setu.ops.expectations import describe
 
+    try:
+        import great_expectations  # noqa: F401
+    except ImportError:
+        raise click.ClickException(
+            "setu validate needs Great Expectations: pip install 'setu[validate]' "
+            "(scripts/setup.sh installs it)") from None
     specs = suite_specs()
     if selected:
         known = {spec.relation for spec in specs}
