@@ -23,6 +23,7 @@ import io
 import re
 import struct
 import time
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -319,15 +320,58 @@ def _open_text_bytes(path: Path):
     return gzip.open(path, "rb") if path.name.lower().endswith(".gz") else path.open("rb")
 
 
-def _csv_header(path: Path) -> list[str]:
-    with _open_text_bytes(path) as raw:
-        reader = csv.reader(io.TextIOWrapper(raw, encoding="utf-8-sig", newline=""))
+# What reading a damaged file raises: a gzip stream that is not one or ends early, an I/O
+# error. Caught where a file is read, so the user gets one line, not a traceback.
+READ_ERRORS = (OSError, EOFError, zlib.error)
+MESSAGE_TEXT_CHARS = 200  # the most of a file's text an error message repeats
+
+
+def clip(text: str, limit: int = MESSAGE_TEXT_CHARS) -> str:
+    """Text from a file as an error message may repeat it: at most `limit` characters."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
+
+
+def require_regular_file(path: Path) -> None:
+    """A FIFO or a device would block a reader or never end: only regular files load."""
+    if path.is_file():
+        return
+    if path.exists():
+        raise IngestError(f"{path}: not a regular file (a directory, FIFO, socket or device): "
+                          f"give the path of a file")
+    raise IngestError(f"{path}: no such file")
+
+
+def unreadable(path: Path, exc: BaseException) -> IngestError:
+    """One line for a file whose bytes cannot be read (READ_ERRORS)."""
+    if path.name.lower().endswith(".gz"):
+        return IngestError(f"{path.name}: not a readable gzip file ({exc or type(exc).__name__})"
+                           f": check the file is complete and gzip-compressed")
+    return IngestError(f"{path.name}: cannot read the file: {exc}")
+
+
+def decoded_lines(raw: Iterable[bytes], name: str) -> Iterator[str]:
+    """A binary file's lines as text, each decoded on its own, so a byte that is not UTF-8
+    is reported on its own line (a decoding text stream reports it on the line it is
+    reading, up to 8 KB earlier). A leading byte-order mark is dropped."""
+    for number, line in enumerate(raw, start=1):
         try:
-            header = next(reader)
-        except StopIteration:
-            raise IngestError(f"{path.name}: line 1: empty file, expected a header") from None
-        except (UnicodeDecodeError, csv.Error) as exc:
-            raise IngestError(f"{path.name}: line 1: unreadable header: {exc}") from None
+            yield line.decode("utf-8-sig" if number == 1 else "utf-8")
+        except UnicodeDecodeError as exc:
+            raise IngestError(f"{name}: line {number}: not UTF-8 (byte 0x{line[exc.start]:02x} "
+                              f"at byte {exc.start + 1} of the line): save the file as UTF-8"
+                              ) from None
+
+
+def _csv_header(path: Path) -> list[str]:
+    try:
+        with _open_text_bytes(path) as raw:
+            header = next(csv.reader(decoded_lines(raw, path.name)))
+    except StopIteration:
+        raise IngestError(f"{path.name}: line 1: empty file, expected a header") from None
+    except csv.Error as exc:
+        raise IngestError(f"{path.name}: line 1: unreadable header: {exc}") from None
+    except READ_ERRORS as exc:
+        raise unreadable(path, exc) from None
     return [name.strip().lower() for name in header]
 
 
@@ -382,8 +426,7 @@ def ingest_file(conn: psycopg.Connection, path: Path | str, table: str | None = 
     of the Bronze tables elsewhere (the benchmark's).
     """
     path = Path(path)
-    if not path.is_file():
-        raise IngestError(f"{path}: no such file")
+    require_regular_file(path)
     kind = file_format(path)
     table = table or table_for_file(path)
     started = time.perf_counter()
@@ -431,11 +474,47 @@ def _load(conn: psycopg.Connection, path: Path, kind: str, destination: _Destina
             pass  # the server CSV path gives PostgreSQL's verdict, naming line and column
     server_copy = _server_copy_csv if kind == "csv" else _server_copy_parquet
     try:
+        if kind == "csv":
+            _refuse_end_of_data_line(path)
         with conn.transaction():
             rows = server_copy(conn, path, destination, columns, on_progress)
         return rows, "server-csv"
     except psycopg.Error as exc:
-        raise IngestError(_describe_copy_error(exc, path, kind)) from None
+        raise IngestError(_describe_copy_error(exc, path, kind, conn, destination)) from None
+    except READ_ERRORS as exc:
+        raise unreadable(path, exc) from None
+
+
+# A line `\.` alone is the end-of-data marker of PostgreSQL's COPY (PostgreSQL 15 reads it so
+# in CSV too): the server would stop there and report success for the rows before it.
+END_OF_DATA_LINE = re.compile(rb"^\\\.\r?$", re.MULTILINE)
+
+
+def _refuse_end_of_data_line(path: Path) -> None:
+    r"""Refuse a CSV with a line `\.` alone, naming the line, before COPY silently stops at
+    it. (Inside a quoted multi-line value the line would be data: refusing it too is the
+    safe side.)"""
+    lines_before = 0
+    partial = b""
+    with _open_text_bytes(path) as source:
+        while block := source.read(SERVER_COPY_BLOCK_BYTES):
+            block = partial + block
+            cut = block.rfind(b"\n") + 1
+            whole, partial = block[:cut], block[cut:]
+            if len(partial) > len(b"\\.\r"):
+                partial = b"---"  # a line this long is no marker; keep the memory flat
+            found = END_OF_DATA_LINE.search(whole)
+            if found:
+                _end_of_data_error(path, lines_before + whole.count(b"\n", 0, found.start()) + 1)
+            lines_before += whole.count(b"\n")
+    if END_OF_DATA_LINE.fullmatch(partial):
+        _end_of_data_error(path, lines_before + 1)
+
+
+def _end_of_data_error(path: Path, line: int) -> None:
+    raise IngestError(f"{path.name}: line {line}: a line \\. alone is PostgreSQL's end-of-data "
+                      f"marker: COPY would stop there and drop the lines after it; delete the "
+                      f'line (or quote it as "\\." if it is a value)')
 
 
 class _FastPathUnsupported(Exception):
@@ -553,23 +632,59 @@ COPY_CONTEXT = re.compile(r"line (\d+)(?:, column (\w+))?")
 QUOTED_COLUMN = re.compile(r'column "(\w+)"')
 
 
-def _describe_copy_error(exc: psycopg.Error, path: Path, kind: str) -> str:
-    """PostgreSQL's COPY error as one line: file, line (or row), column, reason."""
+INDEX_NAME = re.compile(r'for index "([^"]+)"')
+
+
+def _describe_copy_error(exc: psycopg.Error, path: Path, kind: str,
+                         conn: psycopg.Connection | None = None,
+                         destination: _Destination | None = None,
+                         line_of_row: Callable[[int], int] | None = None) -> str:
+    """PostgreSQL's COPY error as one line: file, line (or row), column, reason.
+
+    line_of_row maps the COPY's row number to the file's line when the rows were sent
+    without the file's header (a mapped CSV)."""
     diag = exc.diag
     message = (diag.message_primary or str(exc)).strip()
     context = COPY_CONTEXT.search(diag.context or "")
     where = []
     if context:
         line = int(context.group(1))
-        # The server counts the header as line 1 of a CSV file; Parquet rows have none.
-        where.append(f"line {line}" if kind == "csv" else f"row {line}")
+        if line_of_row is not None:
+            where.append(f"line {line_of_row(line)}")
+        else:
+            # The server counts the header as line 1 of a CSV file; Parquet rows have none.
+            where.append(f"line {line}" if kind == "csv" else f"row {line}")
     column = (context.group(2) if context else None) or diag.column_name
     if not column and (quoted := QUOTED_COLUMN.search(message)):
         column = quoted.group(1)
+    if not column and (index := INDEX_NAME.search(message)) and conn and destination:
+        column = _indexed_text_column(conn, destination, index.group(1))
+        if column:
+            message = (f"a value too long for the index on {column} ({message}): an index "
+                       f"entry holds about 2,700 bytes; shorten the value")
     if column:
         where.append(f"column {column}")
-    one_line = " ".join(message.replace("\r", " ").split("\n"))
+    one_line = clip(" ".join(message.replace("\r", " ").split("\n")), 400)
     return ": ".join([path.name, ", ".join(where), one_line] if where else [path.name, one_line])
+
+
+def _indexed_text_column(conn: psycopg.Connection, destination: _Destination,
+                         index_name: str) -> str | None:
+    """The text column of the Bronze table's index that a too-long value broke. The error
+    names the index of a hypertable's chunk (`_hyper_5_2_chunk_<index>`), which the rolled
+    back COPY may have created: the table's own index names are its suffix."""
+    rows = conn.execute(
+        """
+        select index_class.relname, a.attname
+        from pg_index as i
+        inner join pg_class as index_class on index_class.oid = i.indexrelid
+        inner join pg_attribute as a on a.attrelid = i.indrelid and a.attnum = any(i.indkey)
+        where i.indrelid = to_regclass(%s) and a.atttypid = 'text'::regtype
+        """,
+        (sql.Identifier(destination.schema, destination.table).as_string(conn),),
+    ).fetchall()
+    columns = sorted({column for index, column in rows if index_name.endswith(index)})
+    return columns[0] if len(columns) == 1 else None
 
 
 # -- command line ----------------------------------------------------------------------------
