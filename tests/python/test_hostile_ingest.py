@@ -12,8 +12,6 @@ import time
 from pathlib import Path
 
 import psycopg
-import pyarrow as pa
-import pyarrow.parquet as pa_parquet
 import pytest
 from click.testing import CliRunner
 
@@ -40,16 +38,17 @@ def db(cluster, dbt_run) -> str:
 @pytest.fixture
 def conn(db: str):
     with psycopg.connect(db, autocommit=True) as connection:
-        connection.execute("truncate bronze.alarms, bronze.machine_telemetry, "
-                           "bronze.platform_extension, bronze.machine_cycles, "
-                           "bronze.machine_state_events, _ingest.ledger")
+        connection.execute(
+            "truncate bronze.alarms, bronze.machine_telemetry, "
+            "bronze.platform_extension, bronze.machine_cycles, "
+            "bronze.machine_state_events, _ingest.ledger"
+        )
         yield connection
 
 
 def setu(*args: object):
     """`setu ARGS` in-process: the exit code and what it printed (stdout and stderr)."""
-    return CliRunner().invoke(main, [str(arg) for arg in args],
-                              env={"SETU_PG_DATABASE": DATABASE})
+    return CliRunner().invoke(main, [str(arg) for arg in args], env={"SETU_PG_DATABASE": DATABASE})
 
 
 def assert_one_line_refusal(result, *expected: str) -> str:
@@ -69,11 +68,15 @@ def count(conn: psycopg.Connection, table: str) -> int:
 
 # -- 1. a `\.` line must not end a CSV silently ------------------------------------------------
 
-@pytest.mark.parametrize(("lines", "marker_line"), [
-    ([ALARM_1, "\\.\n", ALARM_2], 3),  # the issue's file: it loaded 1 of 2 rows
-    ([ALARM_1, ALARM_2, "\\.\r\n", ALARM_1], 4),
-    ([ALARM_1, ALARM_2, "\\."], 4),  # the last line, without a newline
-])
+
+@pytest.mark.parametrize(
+    ("lines", "marker_line"),
+    [
+        ([ALARM_1, "\\.\n", ALARM_2], 3),  # the issue's file: it loaded 1 of 2 rows
+        ([ALARM_1, ALARM_2, "\\.\r\n", ALARM_1], 4),
+        ([ALARM_1, ALARM_2, "\\."], 4),  # the last line, without a newline
+    ],
+)
 def test_end_of_data_marker_line_refuses_the_file(conn, tmp_path, lines, marker_line):
     path = tmp_path / "alarms.csv"
     path.write_text(ALARM_HEADER + "".join(lines), newline="")
@@ -98,21 +101,27 @@ def test_a_quoted_backslash_dot_value_is_data(conn, tmp_path):
     for fast in (True, False):
         assert ingest_file(conn, path, fast=fast).rows == 2
         conn.execute("truncate _ingest.ledger")
-    assert conn.execute("select distinct alarm_code from bronze.alarms order by 1"
-                        ).fetchall() == [("A2",), ("\\.",)]
+    assert conn.execute("select distinct alarm_code from bronze.alarms order by 1").fetchall() == [
+        ("A2",),
+        ("\\.",),
+    ]
 
 
 # -- 3. damaged files: one line, exit 2 ----------------------------------------------------------
+
 
 def gzip_cut_short(text: str) -> bytes:
     whole = gzip.compress(text.encode() * 50)
     return whole[: len(whole) // 2]
 
 
-@pytest.mark.parametrize(("name", "content"), [
-    ("alarms.csv.gz", b"time,machine_id\n"),  # not gzip at all
-    ("alarms.csv.gz", gzip_cut_short(ALARM_HEADER + ALARM_1)),  # cut off mid-stream
-])
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("alarms.csv.gz", b"time,machine_id\n"),  # not gzip at all
+        ("alarms.csv.gz", gzip_cut_short(ALARM_HEADER + ALARM_1)),  # cut off mid-stream
+    ],
+)
 def test_damaged_gzip_csv_is_one_line(conn, tmp_path, name, content):
     path = tmp_path / name
     path.write_bytes(content)
@@ -122,8 +131,9 @@ def test_damaged_gzip_csv_is_one_line(conn, tmp_path, name, content):
 
 def test_bad_byte_is_reported_on_its_own_line(conn, tmp_path):
     path = tmp_path / "alarms.csv"
-    path.write_bytes((ALARM_HEADER + "2026-12-05T10:40:00Z,8,A\xff1,error,RAISED\n")
-                     .encode("latin-1"))
+    path.write_bytes(
+        (ALARM_HEADER + "2026-12-05T10:40:00Z,8,A\xff1,error,RAISED\n").encode("latin-1")
+    )
     line = assert_one_line_refusal(setu("ingest", path), "alarms.csv: line 2")
     assert "header" not in line
     path.write_bytes(b"time,machine_\xffid\n" + ALARM_1.encode())
@@ -145,12 +155,111 @@ def random_text(length: int, seed: int) -> str:
 @pytest.mark.parametrize("fast", [True, False])
 def test_a_value_too_long_to_index_names_line_and_column(conn, tmp_path, fast):
     path = tmp_path / "platform_extension.csv"
-    path.write_text("time,device_id,device_serial,value,unit\n"
-                    "2026-12-05T10:40:00Z,8,SN-1,1,mm\n"
-                    f"2026-12-05T10:41:00Z,8,{random_text(3000, 1)},1,mm\n")
+    path.write_text(
+        "time,device_id,device_serial,value,unit\n"
+        "2026-12-05T10:40:00Z,8,SN-1,1,mm\n"
+        f"2026-12-05T10:41:00Z,8,{random_text(3000, 1)},1,mm\n"
+    )
     with pytest.raises(IngestError) as caught:
         ingest_file(conn, path, fast=fast)
     message = str(caught.value)
     assert message.startswith("platform_extension.csv: line 3, column device_serial: "), message
     assert "\n" not in message
     assert count(conn, "bronze.platform_extension") == 0
+
+
+# -- 3. SHDR logs: a counted reason per bad observation, never a crash --------------------------
+
+SHDR_START = "2026-12-05T10:40:00Z|avail|AVAILABLE|execution|ACTIVE|PartCount|1\n"
+
+
+def shdr(tmp_path: Path, text: str | bytes, name: str = "mill.shdr") -> Path:
+    path = tmp_path / name
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    return path
+
+
+@pytest.mark.parametrize("value", ["1e400", "-1e400", "99999999999999999999", "9.3e18"])
+def test_shdr_part_count_beyond_bigint_is_a_counted_skip(tmp_path, value):
+    mapper = read_shdr_file(
+        shdr(tmp_path, SHDR_START + f"2026-12-05T10:41:00Z|PartCount|{value}\n"), 8
+    )
+    assert mapper.acct.skipped["out of range"] == 1 and mapper.acct.balanced()
+    assert mapper.rows.machine_cycles == []
+
+
+@pytest.mark.parametrize(
+    "stamp",
+    [
+        "0001-01-01T00:00:00Z",
+        "0001-01-01T03:00:00+05:00",
+        "9999-12-31T23:59:59.999999-01:00",
+        "9999-12-31T12:00:00Z",
+    ],
+)
+def test_shdr_timestamps_at_the_ends_of_the_calendar_are_malformed_lines(tmp_path, stamp):
+    text = f"{stamp}|avail|AVAILABLE\n" + SHDR_START + "2026-12-05T10:42:00Z|PartCount|2\n"
+    mapper = read_shdr_file(shdr(tmp_path, text), 8)
+    acct = mapper.acct
+    assert (acct.lines["malformed"], acct.lines["data"]) == (1, 2)
+    assert "line 1: timestamp out of range" in acct.bad_lines[0]
+    assert len(mapper.rows.machine_cycles) == 1  # the lines after it still count
+
+
+def test_shdr_bytes_that_are_not_utf8_are_counted_and_named(tmp_path):
+    text = (
+        SHDR_START + "2026-12-05T10:41:00Z|program|O1\xff\n2026-12-05T10:42:00Z|program|O2\n"
+    ).encode("latin-1")
+    mapper = read_shdr_file(shdr(tmp_path, text), 8)
+    assert mapper.acct.not_utf8 == [2]
+    report = "\n".join(mapper.acct.describe())
+    assert "1 line(s) not UTF-8" in report and "(line 2)" in report
+
+
+def test_a_long_shdr_line_parses_in_linear_time_and_is_not_echoed(tmp_path):
+    """100,000 items on one line: the old parser sliced the rest of the line for each item
+    (quadratic: 200,000 items took minutes), and messages repeated whole lines."""
+    items = 100_000
+    line = "2026-12-05T10:40:00Z|" + "|".join(f"x{n}|{n}" for n in range(items))
+    path = shdr(tmp_path, f"* shdrVersion: {'v' * 5000}\n{line}\n{line[:-1]}|\n")
+    started = time.perf_counter()
+    mapper = read_shdr_file(path, 8)
+    assert time.perf_counter() - started < 30
+    assert mapper.acct.lines["data"] == 2 and mapper.acct.balanced()
+    # the second line ends in an empty item name: one malformed observation
+    assert mapper.acct.observations == 2 * items + 1
+    assert mapper.acct.skipped["malformed"] == 1
+    result = setu("mtconnect", "ingest", path, "--machine", 8, "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert max(len(text) for text in result.output.splitlines()) < 400
+    assert len(result.output.splitlines()) < 300
+
+
+@pytest.mark.parametrize("content", [b"not gzip", gzip_cut_short(SHDR_START)])
+@pytest.mark.parametrize("dry_run", [True, False])
+def test_damaged_gzip_shdr_is_one_line(conn, tmp_path, content, dry_run):
+    path = shdr(tmp_path, content, "mill.shdr.gz")
+    result = setu("mtconnect", "ingest", path, "--machine", 8, *(["--dry-run"] if dry_run else []))
+    assert_one_line_refusal(result, "mill.shdr.gz: not a readable gzip file")
+
+
+def test_shdr_fifo_is_not_a_regular_file(conn, tmp_path):
+    fifo = tmp_path / "mill.shdr"
+    os.mkfifo(fifo)
+    for extra in ([], ["--dry-run"]):
+        result = setu("mtconnect", "ingest", fifo, "--machine", 8, *extra)
+        assert_one_line_refusal(result, "not a regular file")
+
+
+@pytest.mark.parametrize("command", [["ingest"], ["mtconnect", "ingest"]])
+def test_machine_id_beyond_bigint_is_refused_before_reading(conn, tmp_path, command):
+    path = shdr(tmp_path, SHDR_START)
+    result = setu(*command, path, "--machine", "99999999999999999999")
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "Invalid value for '--machine'" in result.output
+    assert count(conn, "_ingest.ledger") == 0
+
+
+def test_follow_agent_machine_id_beyond_bigint_is_refused(conn):
+    result = setu("follow-agent", "http://127.0.0.1:9", "--machine", "-99999999999999999999")
+    assert result.exit_code == 2 and "Invalid value for '--machine'" in result.output

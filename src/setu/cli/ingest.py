@@ -11,6 +11,7 @@ from typing import Any
 import click
 import psycopg
 
+from setu.ingest.connectors.mtconnect import MACHINE_ID
 from setu.ingest.loader import (
     BRONZE_TABLES,
     PROGRESS_MIN_BYTES,
@@ -77,7 +78,7 @@ def _ingest_with_column_mapping(files: Sequence[Path], columns_path: Path | None
 @click.option("--format", "format_name", default="auto", show_default=True,
               type=click.Choice(["auto", "csv", "parquet", "mtconnect-shdr"]),
               help="File format (auto: from the suffix; .shdr is an MTConnect SHDR log).")
-@click.option("--machine", "machine_id", type=int,
+@click.option("--machine", "machine_id", type=MACHINE_ID,
               help="machine_id of an MTConnect SHDR log's rows (the log does not name it).")
 @click.option("--mapping", "mapping_path",
               type=click.Path(exists=True, dir_okay=False, path_type=Path),

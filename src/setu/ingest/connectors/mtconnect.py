@@ -55,7 +55,17 @@ from setu.ingest.connectors.mtconnect_mapping import (
     parse_mapping,
     read_mapping_file,
 )
-from setu.ingest.loader import LEDGER_TABLE, IngestError, copy_rows, file_format, file_sha256
+from setu.ingest.loader import (
+    LEDGER_TABLE,
+    READ_ERRORS,
+    IngestError,
+    clip,
+    copy_rows,
+    file_format,
+    file_sha256,
+    require_regular_file,
+    unreadable,
+)
 
 FORMAT_NAME = "mtconnect-shdr"
 SHDR_SUFFIXES = (".shdr", ".shdr.gz")
@@ -80,7 +90,16 @@ SNAPSHOT_SHARE = 0.8  # a timestamp carrying this share of the session's items i
 SNAPSHOT_MIN_ITEMS = 5
 
 SKIP_REASONS = ("unmapped item", "condition NORMAL", "condition repeated", "unavailable",
-                "not a number", "malformed", "out of session")
+                "not a number", "out of range", "malformed", "out of session")
+# Bronze's integer columns are bigint.
+BIGINT_MIN, BIGINT_MAX = -(2**63), 2**63 - 1
+# Timestamps the session arithmetic (a gap, a clock stepping back) can move in Python's
+# datetime range: a day inside years 1 to 9999.
+EARLIEST_TIME = datetime.min.replace(tzinfo=UTC) + timedelta(days=1)
+LATEST_TIME = datetime.max.replace(tzinfo=UTC) - timedelta(days=1)
+# --machine: a machine_id Bronze can store, checked before any file is read.
+MACHINE_ID = click.IntRange(BIGINT_MIN, BIGINT_MAX)
+DRY_RUN_ITEMS = 200  # a device has fewer; a log with more lists the first ones
 LINE_KINDS = ("data", "protocol", "asset", "blank", "malformed")
 
 
@@ -113,13 +132,14 @@ class Accounting:
     not_numbers: Counter = field(default_factory=Counter)  # "item=value" -> observations
     rows: Counter = field(default_factory=Counter)  # table -> rows
     bad_lines: list[str] = field(default_factory=list)  # "line N: why", the first few
+    not_utf8: list[int] = field(default_factory=list)  # lines whose bytes were replaced
 
     def line(self, kind: str) -> None:
         self.lines[kind] += 1
 
     def bad(self, where: str, why: str) -> None:
         if len(self.bad_lines) < 5:
-            self.bad_lines.append(f"{where}: {why}")
+            self.bad_lines.append(f"{where}: {clip(why)}")
 
     def use(self, table: str) -> None:
         self.observations += 1
@@ -166,6 +186,10 @@ class Accounting:
                 out.append(f"    skipped, {reason}: {self.skipped[reason]:,}{detail}")
         if self.bad_lines:
             out.append(f"    malformed: {'; '.join(self.bad_lines)}")
+        if self.not_utf8:
+            first = ", ".join(map(str, self.not_utf8[:5]))
+            out.append(f"    {len(self.not_utf8):,} line(s) not UTF-8, their bad bytes read as "
+                       f"U+FFFD (line {first}{', ...' if len(self.not_utf8) > 5 else ''})")
         return out
 
 
@@ -196,10 +220,23 @@ class Reconnect:
     text: str
 
 
+class TimestampOutOfRange(ValueError):
+    """An ISO 8601 timestamp too close to the ends of Python's datetime range."""
+
+
 def parse_timestamp(text: str) -> datetime:
-    """An SHDR timestamp: ISO 8601, UTC when it has no offset (adapters send UTC)."""
+    """An SHDR timestamp: ISO 8601, UTC when it has no offset (adapters send UTC).
+    ValueError when it is not one, or lies outside EARLIEST_TIME..LATEST_TIME."""
     parsed = datetime.fromisoformat(text.strip())
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    try:
+        in_range = EARLIEST_TIME <= parsed <= LATEST_TIME
+    except OverflowError:  # an offset takes it past year 1 or 9999
+        in_range = False
+    if not in_range:
+        raise TimestampOutOfRange(f"timestamp out of range (years 1 to 9999): "
+                                  f"{clip(text.strip(), 40)!r}")
+    return parsed
 
 
 def parse_shdr(lines: Iterable[str], roles: Roles, acct: Accounting
@@ -220,14 +257,18 @@ def parse_shdr(lines: Iterable[str], roles: Roles, acct: Accounting
         if line.startswith("*"):
             acct.line("protocol")
             if line.lower().startswith(CONNECT_LINES):
-                yield Reconnect(number, line.strip())
+                yield Reconnect(number, clip(line.strip()))
             continue
         fields = line.split("|")
         try:
             when = parse_timestamp(fields[0])
+        except TimestampOutOfRange as exc:
+            acct.line("malformed")
+            acct.bad(f"line {number}", str(exc))
+            continue
         except ValueError:
             acct.line("malformed")
-            acct.bad(f"line {number}", f"unreadable timestamp {fields[0][:40]!r}")
+            acct.bad(f"line {number}", f"unreadable timestamp {clip(fields[0], 40)!r}")
             continue
         if len(fields) > 1 and fields[1].strip() in ASSET_COMMANDS:
             acct.line("asset")
@@ -246,12 +287,14 @@ def _line_observations(when: datetime, fields: list[str], number: int, roles: Ro
     index = 1
     while index < len(fields):
         item = fields[index].strip()
-        rest = fields[index + 1:]
         if not item:
             acct.skip("malformed")
             acct.bad(f"line {number}", f"empty data item name in field {index + 1}")
             return
         role = roles.role_of(item)
+        # Only the fields this item takes: slicing the rest of the line for every item made a
+        # long line quadratic (200,000 items: minutes).
+        rest = fields[index + 1:index + 1 + max(CONDITION_FIELDS, role.fields)]
         if role.kind == "condition":
             # Adapters cut trailing empty fields of a condition (`system|NORMAL`).
             padded = [part.strip() for part in rest[:CONDITION_FIELDS]]
@@ -262,7 +305,7 @@ def _line_observations(when: datetime, fields: list[str], number: int, roles: Ro
         width = role.fields
         if len(rest) < width:
             acct.skip("malformed")
-            acct.bad(f"line {number}", f"{item}: expected {width} value field(s)")
+            acct.bad(f"line {number}", f"{clip(item, 60)}: expected {width} value field(s)")
             return
         value = rest[0] if width == 1 else tuple(rest[:width])
         yield Observation(when, item, value, number)
@@ -406,9 +449,12 @@ class MachineView:
         if value.strip().upper() in ("", UNAVAILABLE):
             return "unavailable"  # the counter is unknown for a while: it has not changed
         try:
-            count = int(float(value))
+            number = float(value)
         except ValueError:
             return "not a number"
+        if not math.isfinite(number) or not BIGINT_MIN <= number <= BIGINT_MAX:
+            return "out of range"  # part_count is a bigint
+        count = int(number)
         if write and self.part_count is not None and count > self.part_count:
             starts = [t for t in (self.part_count_changed_at, self.active_since)
                       if t and t <= when]
@@ -510,7 +556,7 @@ class MachineView:
             reason = self.set_sample(role.detail, value, when) if write else None
             table = "machine_telemetry"
             if reason == "not a number":
-                self.acct.not_numbers[f"{observation.item}={value.strip()[:20]}"] += 1
+                self.acct.not_numbers[f"{clip(observation.item, 60)}={value.strip()[:20]}"] += 1
         else:
             reason = "unmapped item"
         if not write:
@@ -673,19 +719,32 @@ def map_observations(events: Iterable[Observation | Reconnect], machine_id: int,
     return mapper
 
 
-def open_text(path: Path) -> Iterator[str]:
+def open_text(path: Path, acct: Accounting | None = None) -> Iterator[str]:
+    """The log's lines. Bytes that are not UTF-8 are read as U+FFFD (an adapter's odd
+    byte should not cost the rest of its line) and the lines they were on are counted."""
     opener = gzip.open if path.name.lower().endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8", errors="replace", newline="") as handle:
-        yield from handle
+    with opener(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                yield raw.decode("utf-8")
+            except UnicodeDecodeError:
+                if acct is not None:
+                    acct.not_utf8.append(number)
+                yield raw.decode("utf-8", errors="replace")
 
 
 def read_shdr_file(path: Path | str, machine_id: int, roles: Roles | None = None, *,
                    session_gap: timedelta | None = DEFAULT_SESSION_GAP) -> Mapper:
+    """The rows of one SHDR log; IngestError when the file cannot be read."""
     path = Path(path)
+    require_regular_file(path)
     roles = roles or default_mapping()
     acct = Accounting()
-    return map_observations(parse_shdr(open_text(path), roles, acct), machine_id, roles,
-                            session_gap=session_gap, acct=acct)
+    try:
+        return map_observations(parse_shdr(open_text(path, acct), roles, acct), machine_id,
+                                roles, session_gap=session_gap, acct=acct)
+    except READ_ERRORS as exc:
+        raise unreadable(path, exc) from None
 
 
 # -- loading: the ledger ---------------------------------------------------------------------
@@ -736,8 +795,6 @@ def ingest_shdr(conn: psycopg.Connection, path: Path | str, machine_id: int,
     the same mapping is skipped; with another mapping it is refused unless replace, which
     deletes the earlier load's rows and writes the new ones in the same transaction."""
     path = Path(path)
-    if not path.is_file():
-        raise IngestError(f"{path}: no such file")
     started = time.perf_counter()
     roles = roles or default_mapping()
     mapper = read_shdr_file(path, machine_id, roles, session_gap=session_gap)
@@ -781,7 +838,12 @@ def ingest_shdr(conn: psycopg.Connection, path: Path | str, machine_id: int,
                 (key, FORMAT_NAME, name, path.stat().st_size, digest, _mapping_name(roles)))
         counts = {}
         for table, (columns, table_rows) in mapper.rows.tables().items():
-            counts[table] = copy_rows(conn, table, columns, table_rows) if table_rows else 0
+            try:
+                counts[table] = copy_rows(conn, table, columns, table_rows) if table_rows else 0
+            except psycopg.Error as exc:
+                reason = " ".join((exc.diag.message_primary or str(exc)).split())
+                raise IngestError(f"{path.name}: bronze.{table} refused a row: {clip(reason)}"
+                                  ) from None
         conn.execute(f"update {LEDGER_TABLE} set row_count = %s where content_sha256 = %s",
                      (sum(counts.values()), key))
     return ShdrResult(path, machine_id, mapper, digest, counts, replaced_rows=replaced,
@@ -825,9 +887,13 @@ def describe_run(mapper: Mapper, unit: str = "lines") -> list[str]:
 def dry_run_lines(mapper: Mapper, title: str) -> list[str]:
     """What each item seen becomes and the rows per Bronze table; nothing is written."""
     lines = [f"dry run of {title} (nothing written); what each item becomes:"]
-    for item, count in sorted(mapper.seen_items.items()):
+    items = sorted(mapper.seen_items.items())
+    for item, count in items[:DRY_RUN_ITEMS]:
         role = mapper.roles.role_of(item)
-        lines.append(f"  {item} ({count:,}) -> {role.target()} [{role.source}]")
+        lines.append(f"  {clip(item, 60)} ({count:,}) -> {role.target()} [{role.source}]")
+    if len(items) > DRY_RUN_ITEMS:
+        lines.append(f"  ... and {len(items) - DRY_RUN_ITEMS:,} more items (all counted in the "
+                     f"accounting below)")
     counts = mapper.rows.counts()
     lines.append("  rows it would write: " + ", ".join(f"{counts[t]:,} {t}"
                                                        for t in BRONZE_OUTPUTS))
@@ -874,6 +940,7 @@ def ingest_shdr_files(files: Iterable[Path], machine_id: int | None, mapping_pat
                       session_gap: timedelta | None = DEFAULT_SESSION_GAP) -> None:
     """Each SHDR file in its own transaction (or, with dry_run, read and described only)."""
     from rich.console import Console
+    from rich.markup import escape
 
     from setu.ingest.connectors.mtconnect_probe import ProbeError
 
@@ -887,7 +954,12 @@ def ingest_shdr_files(files: Iterable[Path], machine_id: int | None, mapping_pat
         raise click.UsageError(str(exc)) from None
     if dry_run:
         for path in files:
-            mapper = read_shdr_file(path, machine_id, roles, session_gap=session_gap)
+            try:
+                mapper = read_shdr_file(path, machine_id, roles, session_gap=session_gap)
+            except IngestError as exc:
+                console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False,
+                              soft_wrap=True)
+                raise SystemExit(2) from None
             for line in dry_run_lines(mapper, f"{path.name} for machine {machine_id}"):
                 click.echo(line)
         return
@@ -901,7 +973,8 @@ def ingest_shdr_files(files: Iterable[Path], machine_id: int | None, mapping_pat
                 result = ingest_shdr(conn, path, machine_id, roles, replace=replace,
                                      session_gap=session_gap)
             except IngestError as exc:
-                console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+                console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False,
+                              soft_wrap=True)
                 raise SystemExit(2) from None
             for line in describe(result):
                 click.echo(line)

@@ -32,6 +32,7 @@ import psycopg
 
 from setu.ingest.connectors.mtconnect import (
     DEFAULT_SESSION_GAP,
+    MACHINE_ID,
     Condition,
     IngestError,
     Mapper,
@@ -367,7 +368,7 @@ def mtconnect() -> None:
 @mtconnect.command("ingest")
 @click.argument("files", nargs=-1, required=True,
                 type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--machine", "machine_id", type=int, required=True,
+@click.option("--machine", "machine_id", type=MACHINE_ID, required=True,
               help="machine_id of the rows (an SHDR log does not name its machine).")
 @click.option("--probe", "probe_path", type=click.Path(exists=True, dir_okay=False,
                                                       path_type=Path),
@@ -394,7 +395,7 @@ def mtconnect_ingest(files: tuple[Path, ...], machine_id: int, probe_path: Path 
 
 @click.command("follow-agent")
 @click.argument("url")
-@click.option("--machine", "machine_id", type=int, required=True,
+@click.option("--machine", "machine_id", type=MACHINE_ID, required=True,
               help="machine_id of the rows.")
 @click.option("--device", help="The agent's device (name or uuid), when it has several.")
 @click.option("--mapping", "mapping_path",
