@@ -8,6 +8,7 @@ import gzip
 import os
 import random
 import string
+import threading
 import time
 from pathlib import Path
 
@@ -263,3 +264,68 @@ def test_machine_id_beyond_bigint_is_refused_before_reading(conn, tmp_path, comm
 def test_follow_agent_machine_id_beyond_bigint_is_refused(conn):
     result = setu("follow-agent", "http://127.0.0.1:9", "--machine", "-99999999999999999999")
     assert result.exit_code == 2 and "Invalid value for '--machine'" in result.output
+
+
+# -- 3. a CSV through a column mapping (--columns) ------------------------------------------------
+
+SERIAL_MAP = (
+    "table: platform_extension\ntime: {column: t}\n"
+    "columns: {device: device_id, serial: device_serial, v: value, u: unit}\n"
+)
+
+
+def mapped_csv(tmp_path: Path, body: bytes, name: str = "gauge.csv") -> tuple[Path, Path]:
+    mapping = tmp_path / "gauge.yaml"
+    mapping.write_text(SERIAL_MAP)
+    path = tmp_path / name
+    path.write_bytes(body)
+    return path, mapping
+
+
+def test_mapped_csv_value_too_long_to_index_names_line_and_column(conn, tmp_path):
+    body = (
+        "t,device,serial,v,u\n2026-12-05T10:40:00Z,8,SN-1,1,mm\n"
+        f"2026-12-05T10:41:00Z,8,{random_text(3000, 2)},1,mm\n"
+    ).encode()
+    path, mapping = mapped_csv(tmp_path, body)
+    result = setu("ingest", path, "--columns", mapping)
+    assert_one_line_refusal(result, "gauge.csv: line 3, column device_serial: ")
+    assert count(conn, "bronze.platform_extension") == 0 and count(conn, "_ingest.ledger") == 0
+
+
+def test_mapped_csv_bad_byte_names_its_line(conn, tmp_path):
+    body = (
+        b"t,device,serial,v,u\n2026-12-05T10:40:00Z,8,SN-1,1,mm\n"
+        b"2026-12-05T10:41:00Z,8,S\xff,1,mm\n"
+    )
+    path, mapping = mapped_csv(tmp_path, body)
+    assert_one_line_refusal(
+        setu("ingest", path, "--columns", mapping), "gauge.csv: line 3: not UTF-8"
+    )
+    assert count(conn, "bronze.platform_extension") == 0
+
+
+@pytest.mark.parametrize("body", [b"t,device\n", gzip_cut_short("t,device,serial,v,u\n")])
+def test_mapped_csv_damaged_gzip_is_one_line(conn, tmp_path, body):
+    path, mapping = mapped_csv(tmp_path, body, "gauge.csv.gz")
+    result = setu("ingest", path, "--columns", mapping)
+    assert_one_line_refusal(result, "gauge.csv.gz: not a readable gzip file")
+
+
+def release_fifo_reader(fifo: Path) -> threading.Thread:
+    """A writer that opens the FIFO and closes it at once: a reader that opened the FIFO
+    (the bug) sees an empty file instead of waiting for ever."""
+    writer = threading.Thread(target=lambda: os.close(os.open(fifo, os.O_WRONLY)), daemon=True)
+    writer.start()
+    return writer
+
+
+def test_mapped_csv_fifo_is_not_a_regular_file(conn, tmp_path):
+    fifo, mapping = tmp_path / "gauge.csv", tmp_path / "gauge.yaml"
+    mapping.write_text(SERIAL_MAP)
+    os.mkfifo(fifo)
+    writer = release_fifo_reader(fifo)
+    result = setu("ingest", fifo, "--columns", mapping)
+    assert_one_line_refusal(result, "not a regular file")
+    if writer.is_alive():  # nobody opened it (right): let the writer go
+        os.close(os.open(fifo, os.O_RDONLY | os.O_NONBLOCK))

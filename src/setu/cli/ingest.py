@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 import psycopg
+from rich.markup import escape
 
 from setu.ingest.connectors.mtconnect import MACHINE_ID
 from setu.ingest.loader import (
@@ -55,7 +56,7 @@ def _ingest_with_column_mapping(files: Sequence[Path], columns_path: Path | None
     try:
         mapping = load_mapping(columns_path)
     except IngestError as exc:
-        console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         raise SystemExit(2) from None
     ensure_database(target)
     with connect(target) as conn:
@@ -63,7 +64,8 @@ def _ingest_with_column_mapping(files: Sequence[Path], columns_path: Path | None
             try:
                 summary, skipped = ingest_mapped(conn, path, mapping, dry_run=dry_run)
             except IngestError as exc:
-                console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+                console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False,
+                              soft_wrap=True)
                 raise SystemExit(2) from None
             for line in describe(summary, dry_run, skipped):
                 click.echo(line)
@@ -128,7 +130,8 @@ def ingest(files: tuple[Path, ...], table: str | None, target: str | None, forma
             try:
                 result = _ingest_with_progress(conn, path, table, console)
             except IngestError as exc:
-                console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+                console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False,
+                              soft_wrap=True)
                 if loaded or skipped:
                     console.print(f"({loaded} file(s) loaded and {skipped} skipped before "
                                   f"this one stay as they are)", highlight=False)

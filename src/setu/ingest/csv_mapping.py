@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import csv
 import fnmatch
-import gzip
 import hashlib
 import json
 import math
 import re
+from array import array
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
@@ -30,13 +30,21 @@ import psycopg
 import yaml
 
 from setu.ingest.loader import (
+    BRONZE_SCHEMA,
+    READ_ERRORS,
     BronzeColumn,
+    Destination,
     IngestError,
     bronze_columns,
     claim_ledger,
     copy_rows,
+    decoded_lines,
+    describe_copy_error,
     file_sha256,
+    open_file_bytes,
     record_ledger_rows,
+    require_regular_file,
+    unreadable,
 )
 
 PERIOD_UNITS = {"ms": 0.001, "s": 1.0, "min": 60.0}
@@ -239,12 +247,8 @@ class MappedFile:
     nulls: dict[str, int] = field(default_factory=dict)  # Bronze column -> empty values
     first_time: datetime | None = None
     last_time: datetime | None = None
-
-
-def _open_text(path: Path):
-    return (gzip.open(path, "rt", encoding="utf-8-sig", newline="")
-            if path.name.lower().endswith(".gz")
-            else path.open(encoding="utf-8-sig", newline=""))
+    # The CSV line of each row sent, so that a row the database refuses is named by its line.
+    lines: array = field(default_factory=lambda: array("q"))
 
 
 def mapped_rows(path: Path, mapping: CsvMapping, catalog: Mapping[str, BronzeColumn],
@@ -252,8 +256,8 @@ def mapped_rows(path: Path, mapping: CsvMapping, catalog: Mapping[str, BronzeCol
     """The file's Bronze rows in mapping.targets order; fills summary as it goes."""
     constants = [constant_value(value, catalog[name], mapping.time_zone)
                  for name, value in mapping.constants.items()]
-    with _open_text(path) as handle:
-        reader = csv.reader(handle)
+    with open_file_bytes(path) as raw:
+        reader = csv.reader(decoded_lines(raw, path.name))
         header = next(reader)
         position = {name: index for index, name in enumerate(header)}
         rules = [(position[rule.source], rule, catalog[rule.target]) for rule in mapping.columns]
@@ -288,6 +292,7 @@ def mapped_rows(path: Path, mapping: CsvMapping, catalog: Mapping[str, BronzeCol
                 values.append(value)
             row = (moment, *values, *constants)
             summary.rows += 1
+            summary.lines.append(line)
             summary.first_time = summary.first_time or moment
             summary.last_time = moment
             if len(summary.preview) < PREVIEW_ROWS:
@@ -297,12 +302,14 @@ def mapped_rows(path: Path, mapping: CsvMapping, catalog: Mapping[str, BronzeCol
 
 def read_header(path: Path) -> list[str]:
     try:
-        with _open_text(path) as handle:
-            return next(csv.reader(handle))
+        with open_file_bytes(path) as raw:
+            return next(csv.reader(decoded_lines(raw, path.name)))
     except StopIteration:
         raise IngestError(f"{path.name}: line 1: empty file, expected a header") from None
-    except (UnicodeDecodeError, csv.Error, OSError) as exc:
+    except csv.Error as exc:
         raise IngestError(f"{path.name}: line 1: unreadable header: {exc}") from None
+    except READ_ERRORS as exc:
+        raise unreadable(path, exc) from None
 
 
 def ingest_mapped(conn: psycopg.Connection, path: Path, mapping: CsvMapping, *,
@@ -313,27 +320,36 @@ def ingest_mapped(conn: psycopg.Connection, path: Path, mapping: CsvMapping, *,
     if path.name.lower().endswith((".parquet", ".pq")):
         raise IngestError(f"{path.name}: --columns maps CSV files; Parquet names its columns "
                           f"already (rename them when writing it)")
+    require_regular_file(path)
     header = read_header(path)
     summary = MappedFile(path, mapping, header,
                          [name for name in header if name not in {
                              rule.source for rule in mapping.columns}
                           and name != mapping.time_column and ignored(mapping, name)])
     sha256 = hashlib.sha256(f"{file_sha256(path)}\n{mapping.text}".encode()).hexdigest()
-    with conn.transaction(force_rollback=dry_run):
-        conn.execute("set local time zone 'UTC'")
-        catalog = bronze_columns(conn, mapping.table)
-        check_against(mapping, header, catalog, path.name)
-        rows = mapped_rows(path, mapping, catalog, summary)
-        if dry_run:
-            for _ in rows:
-                pass
-            return summary, False
-        earlier = claim_ledger(conn, sha256, "file", path.name, mapping.table,
-                               path.stat().st_size)
-        if earlier is not None:
-            return summary, True
-        copy_rows(conn, mapping.table, mapping.targets, rows)
-        record_ledger_rows(conn, sha256, summary.rows)
+    try:
+        with conn.transaction(force_rollback=dry_run):
+            conn.execute("set local time zone 'UTC'")
+            catalog = bronze_columns(conn, mapping.table)
+            check_against(mapping, header, catalog, path.name)
+            rows = mapped_rows(path, mapping, catalog, summary)
+            if dry_run:
+                for _ in rows:
+                    pass
+                return summary, False
+            earlier = claim_ledger(conn, sha256, "file", path.name, mapping.table,
+                                   path.stat().st_size)
+            if earlier is not None:
+                return summary, True
+            copy_rows(conn, mapping.table, mapping.targets, rows)
+            record_ledger_rows(conn, sha256, summary.rows)
+    except READ_ERRORS as exc:
+        raise unreadable(path, exc) from None
+    except psycopg.Error as exc:
+        # A value its column's type takes but the table does not (one too long to index).
+        raise IngestError(describe_copy_error(
+            exc, path, "csv", conn, Destination(BRONZE_SCHEMA, mapping.table, 0),
+            line_of_row=lambda row: summary.lines[row - 1])) from None
     return summary, False
 
 

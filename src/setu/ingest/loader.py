@@ -316,7 +316,7 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _open_text_bytes(path: Path):
+def open_file_bytes(path: Path):
     return gzip.open(path, "rb") if path.name.lower().endswith(".gz") else path.open("rb")
 
 
@@ -364,7 +364,7 @@ def decoded_lines(raw: Iterable[bytes], name: str) -> Iterator[str]:
 
 def _csv_header(path: Path) -> list[str]:
     try:
-        with _open_text_bytes(path) as raw:
+        with open_file_bytes(path) as raw:
             header = next(csv.reader(decoded_lines(raw, path.name)))
     except StopIteration:
         raise IngestError(f"{path.name}: line 1: empty file, expected a header") from None
@@ -437,7 +437,7 @@ def ingest_file(conn: psycopg.Connection, path: Path | str, table: str | None = 
         columns = _csv_header(path) if kind == "csv" else _parquet_columns(path)
         where = f"{path.name}: line 1, " if kind == "csv" else f"{path.name}: "
         _writable_columns(catalog, table, columns, where)
-        destination = _Destination(schema, table, batch_rows)
+        destination = Destination(schema, table, batch_rows)
         earlier = claim_ledger(conn, sha256, "file", path.name, table, path.stat().st_size)
         if earlier is not None:
             return IngestResult(path, table, 0, sha256, skipped=True, loaded_at=earlier)
@@ -449,13 +449,16 @@ def ingest_file(conn: psycopg.Connection, path: Path | str, table: str | None = 
 
 
 @dataclass(frozen=True)
-class _Destination:
+class Destination:
+    """Where a file goes: the schema (bronze, or a copy for the benchmark), the table, the
+    Arrow batch size."""
+
     schema: str
     table: str
     batch_rows: int
 
 
-def _load(conn: psycopg.Connection, path: Path, kind: str, destination: _Destination,
+def _load(conn: psycopg.Connection, path: Path, kind: str, destination: Destination,
           columns: list[str], catalog: dict[str, BronzeColumn],
           on_progress: Callable[[int, int], None] | None, fast: bool) -> tuple[int, str]:
     import pyarrow as pa
@@ -480,7 +483,7 @@ def _load(conn: psycopg.Connection, path: Path, kind: str, destination: _Destina
             rows = server_copy(conn, path, destination, columns, on_progress)
         return rows, "server-csv"
     except psycopg.Error as exc:
-        raise IngestError(_describe_copy_error(exc, path, kind, conn, destination)) from None
+        raise IngestError(describe_copy_error(exc, path, kind, conn, destination)) from None
     except READ_ERRORS as exc:
         raise unreadable(path, exc) from None
 
@@ -496,7 +499,7 @@ def _refuse_end_of_data_line(path: Path) -> None:
     safe side.)"""
     lines_before = 0
     partial = b""
-    with _open_text_bytes(path) as source:
+    with open_file_bytes(path) as source:
         while block := source.read(SERVER_COPY_BLOCK_BYTES):
             block = partial + block
             cut = block.rfind(b"\n") + 1
@@ -581,7 +584,7 @@ def read_parquet_batches(path: Path, columns: list[str], type_names: list[str],
             on_progress(done, total)
 
 
-def _server_copy_csv(conn: psycopg.Connection, path: Path, destination: _Destination,
+def _server_copy_csv(conn: psycopg.Connection, path: Path, destination: Destination,
                      columns: list[str], on_progress: Callable[[int, int], None] | None) -> int:
     total = path.stat().st_size
     statement = _copy_statement(destination.schema, destination.table, columns,
@@ -600,7 +603,7 @@ def _server_copy_csv(conn: psycopg.Connection, path: Path, destination: _Destina
         return _copied_rows(cursor)
 
 
-def _server_copy_parquet(conn: psycopg.Connection, path: Path, destination: _Destination,
+def _server_copy_parquet(conn: psycopg.Connection, path: Path, destination: Destination,
                          columns: list[str], on_progress: Callable[[int, int], None] | None
                          ) -> int:
     import pyarrow.csv as pa_csv
@@ -635,9 +638,9 @@ QUOTED_COLUMN = re.compile(r'column "(\w+)"')
 INDEX_NAME = re.compile(r'for index "([^"]+)"')
 
 
-def _describe_copy_error(exc: psycopg.Error, path: Path, kind: str,
+def describe_copy_error(exc: psycopg.Error, path: Path, kind: str,
                          conn: psycopg.Connection | None = None,
-                         destination: _Destination | None = None,
+                         destination: Destination | None = None,
                          line_of_row: Callable[[int], int] | None = None) -> str:
     """PostgreSQL's COPY error as one line: file, line (or row), column, reason.
 
@@ -668,7 +671,7 @@ def _describe_copy_error(exc: psycopg.Error, path: Path, kind: str,
     return ": ".join([path.name, ", ".join(where), one_line] if where else [path.name, one_line])
 
 
-def _indexed_text_column(conn: psycopg.Connection, destination: _Destination,
+def _indexed_text_column(conn: psycopg.Connection, destination: Destination,
                          index_name: str) -> str | None:
     """The text column of the Bronze table's index that a too-long value broke. The error
     names the index of a hypertable's chunk (`_hyper_5_2_chunk_<index>`), which the rolled
