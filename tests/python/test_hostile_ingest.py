@@ -10,15 +10,20 @@ import random
 import string
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
+import pyarrow as pa
+import pyarrow.parquet as pa_parquet
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from setu.cli import main
 from setu.ingest.connectors.mtconnect import read_shdr_file
-from setu.ingest.loader import IngestError, ingest_file
+from setu.ingest.loader import IngestError, _FastPathUnsupported, ingest_file, read_csv_batches
 
 DATABASE = "setu_test_hostile_ingest"
 ALARM_HEADER = "time,machine_id,alarm_code,severity,event\n"
@@ -329,3 +334,170 @@ def test_mapped_csv_fifo_is_not_a_regular_file(conn, tmp_path):
     assert_one_line_refusal(result, "not a regular file")
     if writer.is_alive():  # nobody opened it (right): let the writer go
         os.close(os.open(fifo, os.O_RDONLY | os.O_NONBLOCK))
+
+
+# -- 2. the fast path accepts exactly what PostgreSQL accepts ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("column", "text", "reason"),
+    [
+        ("value", "1e400", '"1e400" is out of range for type double precision'),
+        ("value", "-1e400", "out of range for type double precision"),
+        ("value", "1e-400", "out of range for type double precision"),  # underflow: PG refuses
+        ("value", "2e-324", "out of range for type double precision"),
+        ("device_id", "0x10", 'invalid input syntax for type bigint: "0x10"'),
+        ("device_id", "0X1A", "invalid input syntax for type bigint"),
+        ("time", "0000-01-01T00:00:00Z", "date/time field value out of range"),
+        ("time", "2026-01-05T00Z", "invalid input syntax for type timestamp with time zone"),
+        ("time", "2026-01-05T00:00:00+16:00", "time zone displacement out of range"),
+    ],
+)
+def test_csv_values_postgresql_refuses_are_refused(conn, tmp_path, column, text, reason):
+    values = {"time": "2026-01-05T00:00:00Z", "device_id": "8", "value": "1.5", column: text}
+    path = tmp_path / "platform_extension.csv"
+    path.write_text(
+        "time,device_id,value,unit\n2026-01-05T00:00:00Z,8,1,mm\n"
+        f"{values['time']},{values['device_id']},{values['value']},mm\n"
+    )
+    with pytest.raises(IngestError) as caught:
+        ingest_file(conn, path)
+    assert str(caught.value) == f"platform_extension.csv: line 3, column {column}: {reason}" or (
+        str(caught.value).startswith(f"platform_extension.csv: line 3, column {column}: ")
+        and reason in str(caught.value)
+    ), str(caught.value)
+    assert count(conn, "bronze.platform_extension") == 0 and count(conn, "_ingest.ledger") == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "stored"),
+    [
+        ("Infinity", float("inf")),
+        ("-inf", float("-inf")),
+        ("0e-400", 0.0),
+        ("4e-320", 4e-320),
+        ("0.000", 0.0),
+        ("1.7976931348623157e308", 1.7976931348623157e308),
+    ],
+)
+def test_csv_extreme_values_postgresql_takes_load(conn, tmp_path, text, stored):
+    path = tmp_path / "platform_extension.csv"
+    path.write_text(f"time,device_id,value,unit\n2026-01-05T00:00:00Z,8,{text},mm\n")
+    assert ingest_file(conn, path).rows == 1
+    assert conn.execute("select value from bronze.platform_extension").fetchone()[0] == stored
+
+
+DEFERRED = "left to PostgreSQL"
+REFUSED = "refused"
+
+
+def fast_path_reading(tmp_path: Path, type_name: str, text: str) -> object:
+    """The value the fast path would send for text, or DEFERRED (the server path decides)."""
+    path = tmp_path / "value.csv"
+    path.write_text(f"x\n{text}\n")
+    try:
+        batches = list(read_csv_batches(path, ["x"], [type_name], None, 16))
+    except (pa.ArrowException, _FastPathUnsupported):
+        return DEFERRED
+    return batches[0].column(0)[0].as_py()
+
+
+def postgresql_reading(conn: psycopg.Connection, type_name: str, text: str) -> object:
+    try:
+        with conn.transaction():
+            return conn.execute(f"select %s::text::{type_name}", (text,)).fetchone()[0]
+    except psycopg.DataError:
+        return REFUSED
+
+
+def same_reading(fast: object, server: object) -> bool:
+    if isinstance(fast, float) and isinstance(server, float) and fast != fast:
+        return server != server  # NaN
+    return fast == server
+
+
+FLOAT_TEXT = st.from_regex(
+    r"[+-]?[0-9]{0,3}(\.[0-9]{0,3})?([eE][+-]?[0-9]{1,4})?", fullmatch=True
+) | st.sampled_from(
+    ["inf", "-Infinity", "NaN", "-nan", "0x10", "1e400", "1e-400", "2.5e-324", "1.8e308"]
+)
+INTEGER_TEXT = st.from_regex(r"[+-]?(0[xX])?[0-9a-fA-F]{1,20}", fullmatch=True)
+TIMESTAMP_TEXT = st.from_regex(
+    r"[0-9]{4}-[01][0-9]-[0-3][0-9][T ][0-2][0-9](:[0-6][0-9](:[0-6][0-9](\.[0-9]{1,8})?)?)?"
+    r"(Z|z|[+-][0-2][0-9](:?[0-6][0-9])?)?",
+    fullmatch=True,
+)
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    case=st.one_of(
+        st.tuples(st.just("double precision"), FLOAT_TEXT),
+        st.tuples(st.just("bigint"), INTEGER_TEXT),
+        st.tuples(st.just("timestamp with time zone"), TIMESTAMP_TEXT),
+    )
+)
+def test_fast_path_reads_a_value_only_as_postgresql_does(conn, tmp_path, case):
+    """Property: whatever the fast path loads, PostgreSQL's own cast loads, to the same value;
+    anything else the fast path leaves to the server path."""
+    type_name, text = case
+    conn.execute("set time zone 'UTC'")
+    fast = fast_path_reading(tmp_path, type_name, text)
+    if fast is DEFERRED or fast is None:
+        return
+    server = postgresql_reading(conn, type_name, text)
+    assert server is not REFUSED, f"fast path took {text!r} as {fast!r}; PostgreSQL refuses it"
+    assert same_reading(fast, server), (text, fast, server)
+
+
+# -- 2. Parquet: a column of a type Bronze cannot hold is refused by name -------------------------
+
+
+def parquet_file(tmp_path: Path, name: str, columns: dict[str, pa.Array]) -> Path:
+    path = tmp_path / name
+    times = pa.array(
+        [datetime(2026, 1, 5, tzinfo=UTC)] * len(next(iter(columns.values()))),
+        pa.timestamp("us", "UTC"),
+    )
+    pa_parquet.write_table(pa.table({"time": times, **columns}), path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("column", "values", "type_text"),
+    [
+        ("machine_id", pa.array([True, False]), "bool"),
+        ("part_count", pa.array([1.0, 2.5]), "double"),
+        ("program_name", pa.array([b"O1", b"\xff"], pa.binary()), "binary"),
+        ("program_name", pa.array([{"a": 1}, {"a": 2}]), "struct"),
+        ("program_name", pa.array([[1], [2, 3]]), "list"),
+    ],
+)
+@pytest.mark.parametrize("fast", [True, False])
+def test_parquet_column_of_a_type_bronze_cannot_hold_is_refused(
+    conn, tmp_path, column, values, type_text, fast
+):
+    columns = {"machine_id": pa.array([1, 2]), column: values}
+    path = parquet_file(tmp_path, "machine_cycles.parquet", columns)
+    with pytest.raises(IngestError) as caught:
+        ingest_file(conn, path, fast=fast)
+    message = str(caught.value)
+    assert message.startswith(f"machine_cycles.parquet: column {column}: a Parquet {type_text}")
+    assert "\n" not in message
+    assert count(conn, "bronze.machine_cycles") == 0 and count(conn, "_ingest.ledger") == 0
+
+
+def test_parquet_text_into_a_number_is_judged_by_postgresql(conn, tmp_path):
+    path = parquet_file(
+        tmp_path,
+        "machine_cycles.parquet",
+        {"machine_id": pa.array(["1", "0x10"]), "part_count": pa.array([1, 2])},
+    )
+    with pytest.raises(
+        IngestError,
+        match=r"row 2, column machine_id: invalid input syntax "
+        r'for type bigint: "0x10"',
+    ):
+        ingest_file(conn, path)

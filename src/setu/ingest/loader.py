@@ -376,13 +376,7 @@ def _csv_header(path: Path) -> list[str]:
 
 
 def _parquet_columns(path: Path) -> list[str]:
-    import pyarrow as pa
-    import pyarrow.parquet as pa_parquet
-
-    try:
-        return list(pa_parquet.read_schema(path).names)
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise IngestError(f"{path.name}: not a readable Parquet file: {exc}") from None
+    return list(_parquet_schema(path).names)
 
 
 def claim_ledger(conn: psycopg.Connection, sha256: str, kind: str, name: str,
@@ -437,6 +431,8 @@ def ingest_file(conn: psycopg.Connection, path: Path | str, table: str | None = 
         columns = _csv_header(path) if kind == "csv" else _parquet_columns(path)
         where = f"{path.name}: line 1, " if kind == "csv" else f"{path.name}: "
         _writable_columns(catalog, table, columns, where)
+        if kind == "parquet":
+            _check_parquet_types(path, columns, catalog)
         destination = Destination(schema, table, batch_rows)
         earlier = claim_ledger(conn, sha256, "file", path.name, table, path.stat().st_size)
         if earlier is not None:
@@ -486,6 +482,9 @@ def _load(conn: psycopg.Connection, path: Path, kind: str, destination: Destinat
         raise IngestError(describe_copy_error(exc, path, kind, conn, destination)) from None
     except READ_ERRORS as exc:
         raise unreadable(path, exc) from None
+    except pa.ArrowException as exc:  # a Parquet file damaged past its schema
+        raise IngestError(f"{path.name}: not a readable Parquet file: {clip(str(exc))}"
+                          ) from None
 
 
 # A line `\.` alone is the end-of-data marker of PostgreSQL's COPY (PostgreSQL 15 reads it so
@@ -545,7 +544,7 @@ def read_csv_batches(path: Path, columns: list[str], type_names: list[str],
         # a blank line is an error, not skipped.
         parse_options=pa_csv.ParseOptions(newlines_in_values=False, ignore_empty_lines=False),
         convert_options=pa_csv.ConvertOptions(
-            column_types={column: arrow_types()[name][0] if name != "boolean" else pa.bool_()
+            column_types={column: _csv_read_type(name)
                           for column, name in zip(columns, type_names, strict=True)},
             null_values=[""], strings_can_be_null=True, quoted_strings_can_be_null=False,
             true_values=["t", "true", "1"], false_values=["f", "false", "0"],
@@ -553,12 +552,73 @@ def read_csv_batches(path: Path, columns: list[str], type_names: list[str],
     )
     try:
         for batch in reader:
+            batch = pa.RecordBatch.from_arrays(
+                [_as_postgresql_reads(batch.column(i), name)
+                 for i, name in enumerate(type_names)], names=columns)
             for start in range(0, batch.num_rows, batch_rows):
                 yield batch.slice(start, batch_rows)
             if on_progress:
                 on_progress(raw.tell(), total)
     finally:
         stream.close()
+
+
+# Arrow's parsers accept texts PostgreSQL refuses: 1e400 as infinity, 1e-400 as 0, 0x10 as
+# 16, an offset of +16:00, an hour without minutes. So the fast path reads these columns as
+# text, converts only the forms on which the two agree, and leaves any other value to the
+# server path, where PostgreSQL judges it and names its line (tests/python/
+# test_hostile_ingest.py compares the two verdicts).
+AGREED_TEXT = {
+    "bigint": r"^-?[0-9]+$",
+    "integer": r"^-?[0-9]+$",
+    "smallint": r"^-?[0-9]+$",
+    "timestamp with time zone": (r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}"
+                                 r"(:[0-9]{2}(\.[0-9]{1,6})?)?"
+                                 r"(Z|[+-](0[0-9]|1[0-5])(:?[0-5][0-9])?)?$"),
+    "double precision": None,  # any text Arrow parses; its result is checked below
+    "real": None,
+}
+AGREED_TEXT["timestamp without time zone"] = AGREED_TEXT["timestamp with time zone"]
+# A float that parses to 0 or to an infinity is one only when it is written as one;
+# otherwise the text was out of range (PostgreSQL refuses it, Arrow rounds it).
+ZERO_OR_INFINITY_TEXT = r"(?i)^[+-]?(inf|infinity|[0.]*(e[+-]?[0-9]+)?)$"
+# Timestamps within a day of year 1 depend on their offset to be valid or not (year 0 is
+# not): PostgreSQL judges them.
+EARLIEST_AGREED_MICROSECONDS = -62_135_510_400_000_000  # 0001-01-02 UTC, Unix microseconds
+
+
+def _csv_read_type(type_name: str) -> pa.DataType:
+    import pyarrow as pa
+
+    if type_name in AGREED_TEXT:
+        return pa.string()
+    return pa.bool_() if type_name == "boolean" else arrow_types()[type_name][0]
+
+
+def _as_postgresql_reads(values: pa.Array, type_name: str) -> pa.Array:
+    """A column read as text, converted as PostgreSQL would convert it; _FastPathUnsupported
+    when a value is in a form where Arrow and PostgreSQL could disagree."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if type_name not in AGREED_TEXT:
+        return values
+    pattern = AGREED_TEXT[type_name]
+    if pattern and pc.any(pc.invert(pc.match_substring_regex(values, pattern))).as_py():
+        raise _FastPathUnsupported(type_name)
+    arrow_type = arrow_types()[type_name][0]
+    converted = pc.cast(values, arrow_type)
+    if pa.types.is_floating(arrow_type):
+        special = pc.or_(pc.is_inf(converted), pc.equal(converted, 0))
+        if pc.any(special).as_py():
+            written = pc.match_substring_regex(pc.filter(values, special), ZERO_OR_INFINITY_TEXT)
+            if not pc.all(written).as_py():
+                raise _FastPathUnsupported(type_name)
+    elif pa.types.is_timestamp(arrow_type):
+        earliest = pc.min(converted.cast(pa.int64())).as_py()
+        if earliest is not None and earliest < EARLIEST_AGREED_MICROSECONDS:
+            raise _FastPathUnsupported(type_name)
+    return converted
 
 
 def read_parquet_batches(path: Path, columns: list[str], type_names: list[str],
@@ -572,9 +632,12 @@ def read_parquet_batches(path: Path, columns: list[str], type_names: list[str],
     schema = parquet.schema_arrow
     for column, type_name in zip(columns, type_names, strict=True):
         source = schema.field(column).type
-        # Arrow would read an integer as microseconds since 1970; PostgreSQL refuses it.
+        # Arrow would read an integer as microseconds since 1970, and text its own way
+        # (AGREED_TEXT): PostgreSQL judges both on the server path.
         if "timestamp" in type_name and not (pa.types.is_timestamp(source)
                                              or pa.types.is_date(source)):
+            raise _FastPathUnsupported(column)
+        if type_name != "text" and _is_text(source):
             raise _FastPathUnsupported(column)
     done = 0
     for batch in parquet.iter_batches(batch_size=batch_rows, columns=columns):
@@ -582,6 +645,55 @@ def read_parquet_batches(path: Path, columns: list[str], type_names: list[str],
         done += batch.num_rows
         if on_progress:
             on_progress(done, total)
+
+
+def _is_text(arrow_type: pa.DataType) -> bool:
+    import pyarrow as pa
+
+    if pa.types.is_dictionary(arrow_type):
+        arrow_type = arrow_type.value_type
+    return pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type)
+
+
+# Which Parquet types each PostgreSQL type takes (besides text, which PostgreSQL parses, and
+# all-null columns): a boolean is no machine_id and 1.5 no part count; bytes, structs and
+# lists are no Bronze value at all. Another type refuses the file naming the column.
+PARQUET_TYPES_TAKEN = {
+    "integer numbers": ({"bigint", "integer", "smallint"}, ("is_integer",)),
+    "numbers": ({"double precision", "real"}, ("is_integer", "is_floating", "is_decimal")),
+    # an integer is refused by PostgreSQL with its row (read_parquet_batches)
+    "timestamps": ({"timestamp with time zone", "timestamp without time zone"},
+                   ("is_timestamp", "is_date", "is_integer")),
+    "booleans": ({"boolean"}, ("is_boolean",)),
+    "strings": ({"text"}, ("is_integer",)),
+}
+
+
+def _check_parquet_types(path: Path, columns: Sequence[str],
+                         catalog: dict[str, BronzeColumn]) -> None:
+    import pyarrow as pa
+
+    schema = _parquet_schema(path)
+    for column in columns:
+        source = schema.field(column).type
+        type_name = catalog[column].type_name
+        if pa.types.is_null(source) or _is_text(source):
+            continue
+        wanted, taken = next((name, tests) for name, (types, tests)
+                             in PARQUET_TYPES_TAKEN.items() if type_name in types)
+        if not any(getattr(pa.types, test)(source) for test in taken):
+            raise IngestError(f"{path.name}: column {column}: a Parquet {source} column cannot "
+                              f"load into {type_name}; write it as {wanted} or strings")
+
+
+def _parquet_schema(path: Path) -> pa.Schema:
+    import pyarrow as pa
+    import pyarrow.parquet as pa_parquet
+
+    try:
+        return pa_parquet.read_schema(path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise IngestError(f"{path.name}: not a readable Parquet file: {exc}") from None
 
 
 def _server_copy_csv(conn: psycopg.Connection, path: Path, destination: Destination,
@@ -623,7 +735,11 @@ def _server_copy_parquet(conn: psycopg.Connection, path: Path, destination: Dest
                 done += batch.num_rows
                 if on_progress:
                     on_progress(done, total)
-        return _copied_rows(cursor)
+        copied = _copied_rows(cursor)
+    if copied != done:  # the server must never load less than was sent
+        raise IngestError(f"{path.name}: sent {done:,} rows, PostgreSQL's COPY reported "
+                          f"{copied:,}: nothing loaded")
+    return copied
 
 
 def _copied_rows(cursor: psycopg.Cursor) -> int:
