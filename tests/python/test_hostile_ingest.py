@@ -501,3 +501,26 @@ def test_parquet_text_into_a_number_is_judged_by_postgresql(conn, tmp_path):
         r'for type bigint: "0x10"',
     ):
         ingest_file(conn, path)
+
+
+def test_agent_observation_with_an_unreadable_timestamp_is_counted_not_a_crash():
+    from setu.ingest.connectors.mtconnect_agent import parse_streams
+
+    events = "".join(
+        f'<Execution dataItemId="exec" sequence="{sequence}" timestamp="{stamp}">{value}'
+        "</Execution>"
+        for sequence, stamp, value in [
+            (1, "2026-12-05T10:40:00Z", "ACTIVE"),
+            (2, "0001-01-01T00:00:00Z", "READY"),
+            (3, "2026-12-05T10:41:00Z", "READY"),
+        ]
+    )
+    page = parse_streams(
+        '<MTConnectStreams><Header instanceId="1" firstSequence="1" nextSequence="4" '
+        'lastSequence="3"/><Streams><DeviceStream name="mill"><ComponentStream '
+        f'component="Controller"><Events>{events}</Events></ComponentStream></DeviceStream>'
+        "</Streams></MTConnectStreams>"
+    )
+    assert [observation.line for observation in page.observations] == [1, 3]
+    assert len(page.unreadable) == 1 and page.unreadable[0][0] == 2
+    assert "timestamp out of range" in page.unreadable[0][1]

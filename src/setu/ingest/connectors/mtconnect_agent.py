@@ -39,6 +39,7 @@ from setu.ingest.connectors.mtconnect import (
     MappingError,
     Observation,
     Session,
+    clip,
     copy_rows,
     describe_run,
     ingest_shdr_files,
@@ -68,6 +69,9 @@ class StreamsPage:
     observations: list[Observation] = field(default_factory=list)
     error_code: str | None = None
     error_text: str = ""
+    # (sequence, why) of observations that cannot be read (a timestamp out of range): each
+    # is counted as a malformed skip, never a crash.
+    unreadable: list[tuple[int, str]] = field(default_factory=list)
 
 
 def _int(value: str | None) -> int | None:
@@ -103,7 +107,12 @@ def parse_streams(text: str | bytes, device: str | None = None) -> StreamsPage:
             for group in component:
                 category = local(group.tag)
                 for element in group:
-                    page.observations.append(_observation(element, category))
+                    try:
+                        page.observations.append(_observation(element, category))
+                    except ValueError as exc:
+                        sequence = element.get("sequence") or ""
+                        page.unreadable.append((int(sequence) if sequence.isdigit() else 0,
+                                                f"{clip(str(exc))}"))
     page.observations.sort(key=lambda observation: observation.line)
     return page
 
@@ -308,6 +317,11 @@ def follow_agent(conn: psycopg.Connection, url: str, machine_id: int, *,
             # The page may end inside an instant: read that instant again with the next
             # page rather than write it as two telemetry rows (or judge the state halfway).
             next_sequence, mapper.group = mapper.group[0].line, []
+        for sequence, why in page.unreadable:
+            # Those the next page reads again are counted then.
+            if next_sequence is None or sequence < next_sequence:
+                mapper.acct.skip("malformed")
+                mapper.acct.bad(f"sequence {sequence}", why)
         mapper.close_group()
         mapper.view.flush_telemetry()
         read = mapper.acct.observations - before
