@@ -227,13 +227,17 @@ def test_a_long_shdr_line_parses_in_linear_time_and_is_not_echoed(tmp_path):
     (quadratic: 200,000 items took minutes), and messages repeated whole lines."""
     items = 100_000
     line = "2026-12-05T10:40:00Z|" + "|".join(f"x{n}|{n}" for n in range(items))
-    path = shdr(tmp_path, f"* shdrVersion: {'v' * 5000}\n{line}\n{line[:-1]}|\n")
+    path = shdr(
+        tmp_path,
+        f"* shdrVersion: {'v' * 5000}\n{line}\n{line[:-1]}|\n"
+        f"2026-12-05T10:41:00Z|{'y' * 5000}|1|{'y' * 5000}|2\n",  # a 5,000-character name
+    )
     started = time.perf_counter()
     mapper = read_shdr_file(path, 8)
     assert time.perf_counter() - started < 30
-    assert mapper.acct.lines["data"] == 2 and mapper.acct.balanced()
+    assert mapper.acct.lines["data"] == 3 and mapper.acct.balanced()
     # the second line ends in an empty item name: one malformed observation
-    assert mapper.acct.observations == 2 * items + 1
+    assert mapper.acct.observations == 2 * items + 3
     assert mapper.acct.skipped["malformed"] == 1
     result = setu("mtconnect", "ingest", path, "--machine", 8, "--dry-run")
     assert result.exit_code == 0, result.output

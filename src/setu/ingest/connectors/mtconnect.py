@@ -177,7 +177,7 @@ class Accounting:
             if self.skipped[reason]:
                 detail = ""
                 if reason == "unmapped item":
-                    detail = " (" + ", ".join(f"{item} {count:,}" for item, count
+                    detail = " (" + ", ".join(f"{clip(item, 60)} {count:,}" for item, count
                                               in self.unmapped.most_common(12)) + \
                         (", ..." if len(self.unmapped) > 12 else "") + ")"
                 elif reason == "not a number":
