@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import os
 import random
+import re
 import string
 import threading
 import time
@@ -22,6 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from setu.cli import main
+from setu.ingest import loader
 from setu.ingest.connectors.mtconnect import read_shdr_file
 from setu.ingest.loader import IngestError, _FastPathUnsupported, ingest_file, read_csv_batches
 
@@ -99,6 +101,21 @@ def test_end_of_data_marker_in_a_gzip_csv_and_on_the_server_path(conn, tmp_path)
         with pytest.raises(IngestError, match=r"^alarms\.csv\.gz: line 3: "):
             ingest_file(conn, path, fast=fast)
     assert count(conn, "bronze.alarms") == 0
+
+
+def test_server_path_refuses_a_load_of_fewer_rows_than_data_lines(conn, tmp_path, monkeypatch):
+    """The second guard: were the marker line not caught by name, the count of data lines
+    against COPY's count still refuses the file."""
+    monkeypatch.setattr(loader, "END_OF_DATA_LINE", re.compile(rb"(?!)"))
+    path = tmp_path / "alarms.csv"
+    path.write_text(ALARM_HEADER + ALARM_1 + "\\.\n" + ALARM_2)
+    with pytest.raises(
+        IngestError,
+        match=r"^alarms\.csv: 3 data lines, but PostgreSQL's COPY "
+        r"loaded 1: nothing loaded",
+    ):
+        ingest_file(conn, path, fast=False)
+    assert count(conn, "bronze.alarms") == 0 and count(conn, "_ingest.ledger") == 0
 
 
 def test_a_quoted_backslash_dot_value_is_data(conn, tmp_path):

@@ -473,10 +473,12 @@ def _load(conn: psycopg.Connection, path: Path, kind: str, destination: Destinat
             pass  # the server CSV path gives PostgreSQL's verdict, naming line and column
     server_copy = _server_copy_csv if kind == "csv" else _server_copy_parquet
     try:
-        if kind == "csv":
-            _refuse_end_of_data_line(path)
+        records = _csv_records(path) if kind == "csv" else None
         with conn.transaction():
             rows = server_copy(conn, path, destination, columns, on_progress)
+            if records is not None and rows != records:  # the server must never load less
+                raise IngestError(f"{path.name}: {records:,} data lines, but PostgreSQL's COPY "
+                                  f"loaded {rows:,}: nothing loaded; report this file")
         return rows, "server-csv"
     except psycopg.Error as exc:
         raise IngestError(describe_copy_error(exc, path, kind, conn, destination)) from None
@@ -492,14 +494,18 @@ def _load(conn: psycopg.Connection, path: Path, kind: str, destination: Destinat
 END_OF_DATA_LINE = re.compile(rb"^\\\.\r?$", re.MULTILINE)
 
 
-def _refuse_end_of_data_line(path: Path) -> None:
-    r"""Refuse a CSV with a line `\.` alone, naming the line, before COPY silently stops at
-    it. (Inside a quoted multi-line value the line would be data: refusing it too is the
-    safe side.)"""
+def _csv_records(path: Path) -> int | None:
+    r"""The data lines of a CSV, to check COPY's count against; None when quotes (a value
+    may span lines) or bare CR line ends make lines and records differ. Refuses a line
+    `\.` alone, naming it, before COPY silently stops at it (inside a quoted multi-line value
+    the line would be data: refusing it too is the safe side)."""
     lines_before = 0
     partial = b""
+    countable = True
     with open_file_bytes(path) as source:
         while block := source.read(SERVER_COPY_BLOCK_BYTES):
+            countable = countable and b'"' not in block and \
+                block.count(b"\r") == block.count(b"\r\n")
             block = partial + block
             cut = block.rfind(b"\n") + 1
             whole, partial = block[:cut], block[cut:]
@@ -511,6 +517,9 @@ def _refuse_end_of_data_line(path: Path) -> None:
             lines_before += whole.count(b"\n")
     if END_OF_DATA_LINE.fullmatch(partial):
         _end_of_data_error(path, lines_before + 1)
+    if not countable:
+        return None
+    return max(lines_before + (1 if partial else 0) - 1, 0)  # the header is no record
 
 
 def _end_of_data_error(path: Path, line: int) -> None:
