@@ -202,7 +202,9 @@ def shdr(tmp_path: Path, text: str | bytes, name: str = "mill.shdr") -> Path:
     return path
 
 
-@pytest.mark.parametrize("value", ["1e400", "-1e400", "99999999999999999999", "9.3e18"])
+@pytest.mark.parametrize(
+    "value", ["1e400", "-1e400", "99999999999999999999", "9.3e18", "9223372036854775808"]
+)
 def test_shdr_part_count_beyond_bigint_is_a_counted_skip(tmp_path, value):
     mapper = read_shdr_file(
         shdr(tmp_path, SHDR_START + f"2026-12-05T10:41:00Z|PartCount|{value}\n"), 8
@@ -545,3 +547,9 @@ def test_agent_observation_with_an_unreadable_timestamp_is_counted_not_a_crash()
     assert [observation.line for observation in page.observations] == [1, 3]
     assert len(page.unreadable) == 1 and page.unreadable[0][0] == 2
     assert "timestamp out of range" in page.unreadable[0][1]
+
+
+def test_shdr_part_count_keeps_every_digit_of_a_large_integer(tmp_path):
+    big = 2**53 + 1  # a float would read it as 2**53
+    text = SHDR_START + f"2026-12-05T10:41:00Z|PartCount|{big}\n"
+    assert [row[5] for row in read_shdr_file(shdr(tmp_path, text), 8).rows.machine_cycles] == [big]

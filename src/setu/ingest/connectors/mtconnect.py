@@ -449,12 +449,17 @@ class MachineView:
         if value.strip().upper() in ("", UNAVAILABLE):
             return "unavailable"  # the counter is unknown for a while: it has not changed
         try:
-            number = float(value)
+            count = int(value)  # exact, also beyond a float's 53 bits
         except ValueError:
-            return "not a number"
-        if not math.isfinite(number) or not BIGINT_MIN <= number <= BIGINT_MAX:
+            try:
+                number = float(value)  # an adapter writing 12.0
+            except ValueError:
+                return "not a number"
+            if not math.isfinite(number):
+                return "out of range"
+            count = int(number)
+        if not BIGINT_MIN <= count <= BIGINT_MAX:
             return "out of range"  # part_count is a bigint
-        count = int(number)
         if write and self.part_count is not None and count > self.part_count:
             starts = [t for t in (self.part_count_changed_at, self.active_since)
                       if t and t <= when]
