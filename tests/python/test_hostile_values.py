@@ -157,11 +157,40 @@ def bronze_rows() -> dict[str, dict[str, Row]]:
     }
 
 
+def rows_for_the_job() -> dict[str, dict[str, Row]]:
+    """Hostile rows that arrive after the builds, for the in-database job."""
+    return {
+        "machine_state_events": {
+            "q_job_long_program": state(at(300), 1, "RUNNING", LONG_CODE),
+            "m1_job_running": state(at(320), 1, "RUNNING", "P-2"),
+        },
+        "machine_telemetry": {
+            "q_job_nan_energy": sample(at(300), energy_kwh=NAN),
+            "s_job": sample(at(310), power_kw=2.0, energy_kwh=103.0),
+        },
+        "alarms": {
+            "q_job_long_code": event(
+                at(300),
+                machine_id=1,
+                alarm_code=LONG_CODE,
+                severity="warning",
+                event="RAISED",
+                message="long",
+            ),
+        },
+        "downtime_events": {
+            "q_job_long_reason": event(
+                at(330), machine_id=1, down_start=at(321), reason_code=LONG_CODE, program_name="P-2"
+            ),
+        },
+    }
+
+
 @dataclass
 class Built:
     rows: dict[str, dict[str, Row]]
     exit_codes: list[int] = field(default_factory=list)
-    job_error: str | None = None
+    job_status: tuple[str, str | None] | None = None
     quarantine: dict[str, dict[int, str]] = field(default_factory=dict)
     gold: dict[str, list[Row]] = field(default_factory=dict)
     utilization_rows: dict[int, int] = field(default_factory=dict)
@@ -199,6 +228,14 @@ def built(db_url: str, dbt_run) -> Iterator[Built]:
         # the build with the hostile rows, then the next one (a poisoned dim failed every run)
         data.exit_codes.append(dbt_run(gold.dbt_args("build", *gold.SELECTION)))
         data.exit_codes.append(dbt_run(gold.dbt_args("build", *gold.SELECTION)))
+        # then the in-database job, which runs the SQL dbt compiled
+        for table, rows in rows_for_the_job().items():
+            insert(conn, table, list(rows.values()))
+            data.rows[table].update(rows)
+        conn.execute("call _etl.run_pipeline('test_hostile_values')")
+        data.job_status = conn.execute(
+            "select status, error from _etl.job_runs order by run_id desc limit 1"
+        ).fetchone()
         for table in data.rows:
             data.quarantine[table] = silver.quarantine_reasons(conn, table)
         data.gold = gold.snapshot(conn)
@@ -211,8 +248,9 @@ def built(db_url: str, dbt_run) -> Iterator[Built]:
         yield data
 
 
-def test_the_build_and_the_next_one_succeed(built: Built) -> None:
+def test_the_build_the_next_one_and_the_job_succeed(built: Built) -> None:
     assert built.exit_codes == [0, 0, 0]
+    assert built.job_status == ("succeeded", None)
 
 
 def test_every_hostile_row_is_quarantined_out_of_range(built: Built) -> None:
