@@ -22,11 +22,13 @@
     {%- set table = var("setu_contract")["bronze"][table_name] -%}
     {{ return({
         "fact": table["fact"],
+        "columns": table["columns"],
         "fact_time_column": table.get("fact_time_column", "time"),
         "required": table.get("required", []),
         "required_any": table.get("required_any", []),
         "codes": table.get("codes", {}),
         "ranges": table.get("ranges", {}),
+        "max_chars": table.get("max_chars", {}),
         "interval_start": table.get("interval_start"),
         "duplicate_key": table["duplicate_key"],
         "duplicate_values": table["duplicate_values"],

@@ -5,6 +5,38 @@
     {{ alias }}.time > {{ alias }}.ingested_at + interval '{{ minutes }} minutes'
 {%- endmacro %}
 
+{#- The contract's event horizon, setu_contract.max_event_age, as an SQL interval: a whole
+    number and a calendar unit, else compilation stops in one line naming the key. The same
+    pattern as setu.warehouse.contract.max_event_age. -#}
+{% macro max_event_age() -%}
+    {%- set value = var("setu_contract").get("max_event_age") -%}
+    {%- if value is not string
+        or not modules.re.fullmatch(" *[1-9][0-9]* +(year|month|week|day|hour)s? *", value) -%}
+        {{ exceptions.raise_compiler_error(
+            "dbt_project.yml: vars.setu_contract.max_event_age is " ~ (value | tojson)
+            ~ ": give a whole number and a unit (years, months, weeks, days or hours),"
+            ~ " e.g. '5 years'") }}
+    {%- endif -%}
+    interval {{ sql_literal(value | trim) }}
+{%- endmacro %}
+
+{#- expression moved by max_event_age (sign '-' or '+') on the UTC calendar, so the horizon
+    does not depend on the session's time zone. -#}
+{% macro shifted_by_max_event_age(expression, sign) -%}
+    (({{ expression }}) at time zone 'UTC' {{ sign }} {{ max_event_age() }}) at time zone 'UTC'
+{%- endmacro %}
+
+{#- Any of the alias's timestamp columns further before its ingested_at than max_event_age:
+    a gateway whose clock was reset (year 1) sends such times. -#}
+{% macro is_before_event_horizon(alias, columns) -%}
+    (
+        {%- for column in columns %}
+        {%- if not loop.first %} or {% endif -%}
+        {{ alias }}.{{ column }} < {{ shifted_by_max_event_age(alias ~ ".ingested_at", "-") }}
+        {%- endfor -%}
+    )
+{%- endmacro %}
+
 {#- The contract's quarantine reason of a row of Bronze table table_name, as a CASE: the
     first reason of var setu_contract's `reasons` whose condition holds, null when none.
     missing_value, invalid_code, out_of_range, bad_interval and future_time come from the
@@ -43,6 +75,19 @@
     {%- for column, bounds in rules["ranges"].items() -%}
         {%- do outside.append(is_out_of_range(alias ~ "." ~ column, bounds[0], bounds[1])) -%}
     {%- endfor -%}
+    {%- if var("setu_contract").get("finite_numbers", false) -%}
+        {%- for column, data_type in rules["columns"]
+            if data_type.startswith("double precision") -%}
+            {%- do outside.append(
+                alias ~ "." ~ column ~ " in ('NaN', 'Infinity', '-Infinity')") -%}
+        {%- endfor -%}
+    {%- endif -%}
+    {%- for column, max_chars in rules["max_chars"].items() -%}
+        {%- do outside.append(
+            "char_length(" ~ alias ~ "." ~ column ~ ") > " ~ (max_chars | int)) -%}
+    {%- endfor -%}
+    {%- do outside.append(is_before_event_horizon(
+        alias, ["time"] + ([rules["interval_start"]] if rules["interval_start"] else []))) -%}
     {%- do conditions.update({"out_of_range": [outside | join(" or ")] if outside else []}) -%}
     {%- do conditions.update({"bad_interval": [
         alias ~ "." ~ rules["interval_start"] ~ " > " ~ alias ~ ".time"]
@@ -65,11 +110,13 @@
 
 {#- True when an earlier Bronze row (lower id) of the same machine or device has the same
     time and values and is itself otherwise valid. Same values and machine mean the same
-    verdict on every rule but future_time, which also depends on arrival: so the earlier row
-    only has to pass that one. Keeps the earliest id of a set of duplicates, whatever the
+    verdict on every rule but those that also depend on arrival (future_time and the
+    max_event_age horizon of time and interval_start): so the earlier row only has to pass
+    those. Keeps the earliest id of a set of duplicates, whatever the
     batch boundaries. Key columns compare with `=` so the probe uses the Bronze
     (key, time desc) index: callers pass keys that are never null for a valid row. -#}
-{% macro has_earlier_duplicate(relation, alias, key_columns, value_columns) -%}
+{% macro has_earlier_duplicate(relation, alias, key_columns, value_columns,
+                               interval_start=none) -%}
     exists (
         select 1
         from {{ relation }} as earlier
@@ -80,6 +127,8 @@
             earlier.time = {{ alias }}.time
             and earlier.bronze_id < {{ alias }}.bronze_id
             and not ({{ is_future_time("earlier") }})
+            and not {{ is_before_event_horizon(
+                "earlier", ["time"] + ([interval_start] if interval_start else [])) }}
             {%- for column in value_columns %}
             and earlier.{{ column }} is not distinct from {{ alias }}.{{ column }}
             {%- endfor %}

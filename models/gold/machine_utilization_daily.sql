@@ -5,11 +5,15 @@
 
 with
 
+-- An interval counts for at most the contract's max_event_age from its start (a machine
+-- silent for longer is not in a known state), so no interval splits into more days.
 changed_intervals as (
     select
         machine_id,
         valid_from,
-        valid_to
+        least(
+            valid_to, {{ shifted_by_max_event_age('valid_from', '+') }}
+        ) as counted_until
     from {{ ref('fct_state_intervals') }}
     where
         {{ watermark_range('silver.fct_state_intervals', 'etl_batch_id') }}
@@ -37,7 +41,7 @@ touched_days as (
     cross join lateral generate_series(
         {{ local_date('changed_intervals.valid_from', 'machines.timezone') }},
         {{ local_date(
-            "changed_intervals.valid_to - interval '1 microsecond'", 'machines.timezone'
+            "changed_intervals.counted_until - interval '1 microsecond'", 'machines.timezone'
         ) }},
         interval '1 day'
     ) as local_day (day)
@@ -95,19 +99,35 @@ intervals_starting_in_day as (
             and day_bounds.day_end > state_intervals.valid_from
 ),
 
+counted_intervals as (
+    select
+        machine_id,
+        local_date,
+        day_start,
+        day_end,
+        state,
+        valid_from,
+        valid_to,
+        -- least() ignores nulls: an open interval (valid_to null) is not counted below
+        least(
+            valid_to, {{ shifted_by_max_event_age('valid_from', '+') }}
+        ) as counted_until
+    from (
+        select * from interval_at_day_start
+        union all
+        select * from intervals_starting_in_day
+    ) as overlapping
+),
+
 day_intervals as (
     select
         machine_id,
         local_date,
         state,
         greatest(valid_from, day_start) as piece_start,
-        least(valid_to, day_end) as piece_end
-    from (
-        select * from interval_at_day_start
-        union all
-        select * from intervals_starting_in_day
-    ) as overlapping
-    where valid_to > day_start
+        least(counted_until, day_end) as piece_end
+    from counted_intervals
+    where valid_to is not null and counted_until > day_start
 ),
 
 durations as (

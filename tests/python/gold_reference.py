@@ -89,9 +89,24 @@ def closed_intervals(state_rows: Iterable[Row]) -> list[tuple[int, str, datetime
     return out
 
 
+# An interval counts for at most this many calendar years (UTC) from its start: the
+# contract's event horizon (max_event_age), so no interval splits into more days.
+MAX_EVENT_AGE_YEARS = 5
+
+
+def years_after(instant: datetime, years: int) -> datetime:
+    """instant plus whole calendar years in UTC (Feb 29 becomes Feb 28, as in PostgreSQL)."""
+    at = instant.astimezone(UTC)
+    try:
+        return at.replace(year=at.year + years)
+    except ValueError:
+        return at.replace(year=at.year + years, day=28)
+
+
 def utilization_daily(state_rows: Iterable[Row], timezone_of: dict[int, str]) -> dict[Key, Row]:
     seconds: dict[Key, dict[str, float]] = {}
-    for machine, state, start, end in closed_intervals(state_rows):
+    for machine, state, start, closed_at in closed_intervals(state_rows):
+        end = min(closed_at, years_after(start, MAX_EVENT_AGE_YEARS))
         zone = timezone_of[machine]
         piece_start = start
         while piece_start < end:

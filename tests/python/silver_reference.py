@@ -58,6 +58,25 @@ REASON_ORDER = (
     "future_time", "duplicate",
 )
 DEFAULT_TICKS_PER_MM = 20.0
+# Hostile values, out_of_range like the contract's ranges (issue #16): codes and names longer
+# than this, NaN or ±Infinity in any double precision column, and a time (or cycle_start,
+# down_start) more than MAX_EVENT_AGE_YEARS calendar years (UTC) before ingested_at.
+MAX_CHARS = 256
+LONG_TEXT_COLUMNS: dict[str, tuple[str, ...]] = {
+    "machine_state_events": ("program_name",),
+    "machine_cycles": ("program_name",),
+    "alarms": ("alarm_code", "severity"),
+    "platform_extension": ("device_serial", "firmware"),
+    "downtime_events": ("reason_code", "program_name"),
+}
+DOUBLE_COLUMNS: dict[str, tuple[str, ...]] = {
+    "machine_cycles": ("std_cycle_seconds", "std_load_unload_seconds",
+                       "down_threshold_seconds"),
+    "machine_telemetry": BRONZE_COLUMNS["machine_telemetry"][1:],
+    "platform_extension": ("value",),
+}
+INTERVAL_START = {"machine_cycles": "cycle_start", "downtime_events": "down_start"}
+MAX_EVENT_AGE_YEARS = 5
 
 
 def utc(*args: int) -> datetime:
@@ -72,6 +91,32 @@ def _outside(value: float | None, low: float | None, high: float | None) -> bool
     if value is None:
         return False
     return (low is not None and value < low) or (high is not None and value > high)
+
+
+def years_before(instant: datetime, years: int) -> datetime | None:
+    """instant minus whole calendar years in UTC (Feb 29 becomes Feb 28, as in PostgreSQL);
+    None before year 1, where no datetime is."""
+    at = instant.astimezone(UTC)
+    if at.year - years < 1:
+        return None
+    try:
+        return at.replace(year=at.year - years)
+    except ValueError:
+        return at.replace(year=at.year - years, day=28)
+
+
+def hostile(table: str, row: Row) -> bool:
+    """A value that the contract's ranges alone would let through but that no index, sum or
+    day split survives: too long, not finite, or older than the event horizon."""
+    if any(row.get(c) is not None and len(row[c]) > MAX_CHARS
+           for c in LONG_TEXT_COLUMNS.get(table, ())):
+        return True
+    if any(row.get(c) is not None and not math.isfinite(row[c])
+           for c in DOUBLE_COLUMNS.get(table, ())):
+        return True
+    oldest = years_before(row["ingested_at"], MAX_EVENT_AGE_YEARS)
+    dated = [row["time"], row.get(INTERVAL_START.get(table, ""))]
+    return oldest is not None and any(t is not None and t < oldest for t in dated)
 
 
 def _code(value: str | None) -> str | None:
@@ -131,6 +176,8 @@ def problems(table: str, row: Row, machines: set[int]) -> list[str]:
             found.append("missing_value")
         elif row["down_start"] > row["time"]:
             found.append("bad_interval")
+    if hostile(table, row) and "out_of_range" not in found:
+        found.append("out_of_range")
     if row["time"] > row["ingested_at"] + timedelta(minutes=5):
         found.append("future_time")
     return found

@@ -65,6 +65,34 @@ def test_corrupted_gold_row_fails_naming_the_expectation(validate, build: Build)
     assert "setu validate FAILED" in result.output
 
 
+@pytest.mark.parametrize(("relation", "column", "key", "hostile"), [
+    ("silver.fct_telemetry", "energy_kwh", "bronze_id", "NaN"),
+    ("silver.fct_telemetry", "energy_kwh", "bronze_id", "-Infinity"),
+    ("silver.fct_telemetry", "power_kw", "bronze_id", "NaN"),
+    ("gold.energy_daily", "kwh_total", "machine_id, local_date", "NaN"),
+    ("gold.sensor_stats_15m", "mean_value", "machine_id, sensor, bucket", "Infinity"),
+])
+def test_non_finite_measure_fails(validate, build: Build, relation, column, key,
+                                  hostile) -> None:
+    """NaN sorts above every number in PostgreSQL and passed every open-ended range: an
+    energy total of NaN was 'all expectations met' (issue #16)."""
+    with psycopg.connect(build.url, autocommit=True) as conn:
+        conn.execute(f"create temp table saved as select {key}, {column} as value"
+                     f" from {relation} where {column} is not null order by {key} limit 1")
+        row = f"({key}) = (select {key} from saved)"
+        conn.execute(f"update {relation} set {column} = %s::double precision where {row}",
+                     [hostile])
+        try:
+            result = validate("--select", relation)
+        finally:
+            conn.execute(f"update {relation} set {column} = (select value from saved)"
+                         f" where {row}")
+    assert result.exit_code == 1, result.output
+    assert any(line.startswith(f"FAILED {relation}: expect_column_values_to_be_between("
+                               f"column={column},") and ": 1 of " in line
+               for line in failure_lines(result.output)), result.output
+
+
 def test_expectation_that_raises_fails_the_run(validate, build: Build) -> None:
     """A query that errors does not raise out of GX: it must still fail the run."""
     with psycopg.connect(build.url, autocommit=True) as conn:
@@ -136,11 +164,14 @@ def count_rows(build: Build, relation: str) -> int:
 
 
 def test_suites_read_the_contract_ranges_and_nothing_more() -> None:
-    """The telemetry ranges are the contract's (contract.md: no bound on energy_kwh), so
-    `setu validate` accepts what Silver accepts; the v2 relations have their suites."""
+    """The telemetry ranges are the contract's, an open end (power_kw, feed_rate_mm_min,
+    energy_kwh) closed only at the largest finite double (finite_numbers: NaN and ±Infinity
+    are out_of_range), so `setu validate` accepts what Silver accepts; the v2 relations have
+    their suites."""
     rules = {spec.relation: [describe(rule) for rule in spec.rules] for spec in suite_specs()}
     ranges = [line for line in rules["silver.fct_telemetry"]
               if line.startswith("expect_column_values_to_be_between(")]
+    largest = "1.7976931348623157e+308"
     assert sorted(ranges) == sorted([
         "expect_column_values_to_be_between(column=spindle_temp_c, min_value=-50, "
         "max_value=300)",
@@ -149,12 +180,17 @@ def test_suites_read_the_contract_ranges_and_nothing_more() -> None:
         "max_value=300)",
         "expect_column_values_to_be_between(column=spindle_speed_rpm, min_value=0, "
         "max_value=60000)",
-        "expect_column_values_to_be_between(column=power_kw, min_value=0)",
-        "expect_column_values_to_be_between(column=feed_rate_mm_min, min_value=0)",
+        f"expect_column_values_to_be_between(column=power_kw, min_value=0, max_value={largest})",
+        "expect_column_values_to_be_between(column=feed_rate_mm_min, min_value=0, "
+        f"max_value={largest})",
         "expect_column_values_to_be_between(column=spindle_load_pct, min_value=0, "
         "max_value=1000)",
+        f"expect_column_values_to_be_between(column=energy_kwh, min_value=-{largest}, "
+        f"max_value={largest})",
     ])
-    assert not any("energy_kwh" in line for line in rules["webapp.machine_status_current"])
+    assert [line for line in rules["webapp.machine_status_current"] if "energy_kwh" in line] \
+        == [f"expect_column_values_to_be_between(column=energy_kwh, min_value=-{largest}, "
+            f"max_value={largest})"]
     assert "downtime_events" in next(
         line for line in rules["silver.quarantine"] if "in_set(column=source_table" in line)
     assert "expect_column_values_to_be_between(column=quality, min_value=0, max_value=1)" \

@@ -1,6 +1,7 @@
 {#- One batch of stoppages, each with its quarantine reason (null when accepted). A reason
     code missing from master.downtime_reasons is accepted (contract: unplanned until an
-    operator adds it), so downtime has no invalid_code and no out_of_range rule. -#}
+    operator adds it), so downtime has no invalid_code rule, and out_of_range only for the
+    contract's hostile values (max_chars, max_event_age). -#}
 with
 
 batch as (
@@ -25,7 +26,8 @@ classified as (
             duplicate=has_earlier_duplicate(
                 ref('stg_bronze__downtime_events'), 'batch',
                 bronze_contract('downtime_events')['duplicate_key'],
-                bronze_contract('downtime_events')['duplicate_values']),
+                bronze_contract('downtime_events')['duplicate_values'],
+                interval_start=bronze_contract('downtime_events')['interval_start']),
         ) }} as quarantine_reason
     from batch
     left join machines on batch.machine_id = machines.machine_id

@@ -23,7 +23,8 @@ classified as (
             duplicate=has_earlier_duplicate(
                 ref('stg_bronze__machine_cycles'), 'batch',
                 bronze_contract('machine_cycles')['duplicate_key'],
-                bronze_contract('machine_cycles')['duplicate_values']),
+                bronze_contract('machine_cycles')['duplicate_values'],
+                interval_start=bronze_contract('machine_cycles')['interval_start']),
         ) }} as quarantine_reason
     from batch
     left join machines on batch.machine_id = machines.machine_id

@@ -42,7 +42,10 @@ flagged as (
     select
         batch.*,
         latest_accepted.latest_accepted_at,
-        count(*) filter (where not {{ is_future_time('batch') }}) over (
+        count(*) filter (
+            where not {{ is_future_time('batch') }}
+            and not {{ is_before_event_horizon('batch', ['time']) }}
+        ) over (
             partition by batch.machine_id, batch.time, {{ measures | join(', ') }}
             order by batch.bronze_id
             rows between unbounded preceding and 1 preceding

@@ -9,12 +9,16 @@ What the suites check, beside dbt's own tests: keys never null, the contract's c
 (state, result, severity_class, side, unit, reason), the contract's physical ranges (the
 same bounds that send a Bronze row to the quarantine, read from the contract's one home),
 OEE factors in range, utilization within 0..100, statistics
-in order (min ≤ p25 ≤ median ≤ p75 ≤ max) and at least one row in the core facts.
+in order (min ≤ p25 ≤ median ≤ p75 ≤ max) and at least one row in the core facts. Every
+double precision measure is bounded by ±LARGEST_FINITE even where the contract leaves an end
+open: PostgreSQL sorts NaN above every number, so that bound fails NaN and ±Infinity, which
+Silver quarantines (the contract's finite_numbers).
 """
 
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,11 +38,14 @@ SENSORS = ["spindle_temp_c", "motor_temp_c", "coolant_temp_c", "spindle_load_pct
 STATE_SECONDS = [f"{state.lower()}_seconds" for state in STATES]
 # The longest local day (25 hours, when daylight saving time ends), in seconds.
 LONGEST_DAY_SECONDS = 25 * 3600
+# The largest finite double: the bound of an end the contract leaves open, which NaN and
+# ±Infinity (out_of_range under finite_numbers) fall outside of.
+LARGEST_FINITE = sys.float_info.max
 # Contract ranges of the telemetry measures (outside them a row is quarantined out_of_range):
-# column -> (min, max), None for an open end. Only these: the contract sets no bound on
-# energy_kwh, so a suite must not fail a reading that Silver accepts.
-MEASURE_RANGES: dict[str, tuple[float | None, float | None]] = dict(
-    contract.bronze_tables()["machine_telemetry"].ranges)
+# column -> (min, max), None for an open end, every measure (finite_numbers bounds them all).
+_TELEMETRY = contract.bronze_tables()["machine_telemetry"]
+MEASURE_RANGES: dict[str, tuple[float | None, float | None]] = {
+    column: _TELEMETRY.ranges.get(column, (None, None)) for column in _TELEMETRY.double_columns}
 
 Rule = tuple[str, dict[str, Any]]
 
@@ -98,11 +105,22 @@ def has_rows() -> list[Rule]:
     return [("ExpectTableRowCountToBeBetween", {"min_value": 1})]
 
 
+def finite_between(column: str, low: float | None = None, high: float | None = None
+                   ) -> list[Rule]:
+    """Like between, with an open end closed at ±LARGEST_FINITE: fails NaN and ±Infinity."""
+    return between(column, -LARGEST_FINITE if low is None else low,
+                   LARGEST_FINITE if high is None else high)
+
+
+def finite(*columns: str) -> list[Rule]:
+    return [rule for column in columns for rule in finite_between(column)]
+
+
 def measure_ranges(columns: list[str] | None = None) -> list[Rule]:
     rules: list[Rule] = []
     for column, (low, high) in MEASURE_RANGES.items():
         if columns is None or column in columns:
-            rules += between(column, low, high)
+            rules += finite_between(column, low, high)
     return rules
 
 
@@ -117,9 +135,10 @@ def suite_specs() -> list[SuiteSpec]:
                       "part_count", "result"),
             *unique("bronze_id"),
             *in_set("result", RESULTS),
-            *between("cycle_seconds", 0),
-            *between("exceed_load_unload_seconds", 0),
-            *between("downtime_seconds", 0),
+            *finite_between("cycle_seconds", 0),
+            *finite_between("exceed_load_unload_seconds", 0),
+            *finite_between("downtime_seconds", 0),
+            *finite("std_cycle_seconds"),
             *between("parts_delta", 0),
             *at_least("cycle_end", "cycle_start"),
         ]),
@@ -149,13 +168,14 @@ def suite_specs() -> list[SuiteSpec]:
             *unique("bronze_id"),
             *in_set("side", SIDES),
             *in_set("unit", UNITS),
+            *finite("value", "value_mm"),
         ]),
         # A machine can run for days without a classified stop: no row count.
         SuiteSpec("silver.fct_downtime_events", [
             *not_null("bronze_id", "machine_id", "down_start", "down_end", "down_seconds",
                       "reason_code"),
             *unique("bronze_id"),
-            *between("down_seconds", 0),
+            *finite_between("down_seconds", 0),
             *at_least("down_end", "down_start"),
         ]),
         SuiteSpec("silver.quarantine", [
@@ -190,7 +210,7 @@ def suite_specs() -> list[SuiteSpec]:
             *between("cycles", 1),
             *between("good_parts", 0),
             *between("scrap_parts", 0),
-            *between("cycle_seconds", 0),
+            *finite_between("cycle_seconds", 0),
             *at_least("cycles", "good_parts"),
             *at_least("cycles", "scrap_parts"),
         ]),
@@ -205,7 +225,7 @@ def suite_specs() -> list[SuiteSpec]:
                       "planned"),
             *unique_together("machine_id", "local_date", "reason_code"),
             *between("events", 1),
-            *between("down_seconds", 0),
+            *finite_between("down_seconds", 0),
         ]),
         SuiteSpec("gold.oee_daily", [
             *has_rows(),
@@ -213,24 +233,24 @@ def suite_specs() -> list[SuiteSpec]:
                       "cycles", "good_cycles"),
             *unique_together("machine_id", "local_date"),
             *between("planned_seconds", 0, LONGEST_DAY_SECONDS),
-            *between("availability", 0),
-            *between("performance", 0),
+            *finite_between("availability", 0),
+            *finite_between("performance", 0),
             *between("quality", 0, 1),
-            *between("oee", 0),
+            *finite_between("oee", 0),
             *at_least("cycles", "good_cycles"),
         ]),
         SuiteSpec("gold.energy_hourly", [
             *has_rows(),
             *not_null("machine_id", "bucket", "kwh"),
             *unique_together("machine_id", "bucket"),
-            *between("kwh", 0),
+            *finite_between("kwh", 0),
         ]),
         SuiteSpec("gold.energy_daily", [
             *has_rows(),
             *not_null("machine_id", "local_date", "kwh_total", "peak_hour", "peak_kwh"),
             *unique_together("machine_id", "local_date"),
-            *between("kwh_total", 0),
-            *between("peak_kwh", 0),
+            *finite_between("kwh_total", 0),
+            *finite_between("peak_kwh", 0),
             *at_least("kwh_total", "peak_kwh"),
         ]),
         SuiteSpec("gold.sensor_stats_15m", [
@@ -240,6 +260,7 @@ def suite_specs() -> list[SuiteSpec]:
             *unique_together("machine_id", "sensor", "bucket"),
             *in_set("sensor", SENSORS),
             *between("sample_count", 1),
+            *finite("min_value", "p25", "median", "p75", "max_value", "mean_value"),
             *at_least("p25", "min_value"),
             *at_least("median", "p25"),
             *at_least("p75", "median"),

@@ -234,7 +234,8 @@ def validate(target: str | None, selected: tuple[str, ...], list_only: bool) -> 
     """Check Silver, Gold and serving with Great Expectations; exit 1 on any failure.
 
     Runs one checkpoint of the suites in setu/expectations.py (keys not null, code lists,
-    physical ranges, utilization 0..100, rows in the core facts) against the dbt profile's
+    physical ranges, every measure finite: no NaN or ±Infinity, utilization 0..100, rows in
+    the core facts) against the dbt profile's
     target. Each failing expectation, or one that could not run, is printed on one line.
     Data Docs (every run, browsable) are written under .setu/gx/uncommitted/data_docs/.
     """

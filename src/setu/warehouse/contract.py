@@ -6,6 +6,7 @@ change is made once."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -34,6 +35,7 @@ class BronzeTable:
     codes: dict[str, tuple[str, ...]]      # column -> allowed values after normalising
     normalize: dict[str, str]              # column -> "upper" or "lower"
     ranges: dict[str, tuple[float | None, float | None]]
+    max_chars: dict[str, int]              # text column -> longest accepted value
     interval_start: str | None
     duplicate_key: tuple[str, ...]
     duplicate_values: tuple[str, ...]
@@ -41,6 +43,12 @@ class BronzeTable:
     @property
     def column_names(self) -> tuple[str, ...]:
         return tuple(name for name, _ in self.columns)
+
+    @property
+    def double_columns(self) -> tuple[str, ...]:
+        """The double precision columns: where NaN and ±Infinity can arrive."""
+        return tuple(name for name, data_type in self.columns
+                     if data_type.startswith("double precision"))
 
 
 @cache
@@ -72,6 +80,7 @@ def bronze_tables() -> dict[str, BronzeTable]:
             normalize={column: code["normalize"] for column, code in codes.items()},
             ranges={column: (low, high) for column, (low, high)
                     in (spec.get("ranges") or {}).items()},
+            max_chars=dict(spec.get("max_chars") or {}),
             interval_start=spec.get("interval_start"),
             duplicate_key=tuple(spec["duplicate_key"]),
             duplicate_values=tuple(spec["duplicate_values"]),
@@ -101,3 +110,25 @@ def master_columns() -> dict[str, tuple[str, ...]]:
     """master table -> its column names."""
     return {name: tuple(column for column, _ in spec["columns"])
             for name, spec in raw()["master"].items()}
+
+
+# The horizon as macros/validation reads it too: a whole number and one calendar unit, so it
+# is a PostgreSQL interval and means the same in SQL and Python.
+MAX_EVENT_AGE_PATTERN = re.compile(r"\s*([1-9][0-9]*)\s+(year|month|week|day|hour)s?\s*")
+
+
+def max_event_age() -> tuple[int, str]:
+    """The out_of_range horizon (`max_event_age`): (amount, unit), e.g. (5, "year")."""
+    value = raw().get("max_event_age")
+    match = MAX_EVENT_AGE_PATTERN.fullmatch(value) if isinstance(value, str) else None
+    if match is None:
+        raise ContractError(
+            f"{PROJECT_DIR / 'dbt_project.yml'}: vars.setu_contract.max_event_age is "
+            f"{value!r}: give a whole number and a unit (years, months, weeks, days or hours), "
+            "e.g. '5 years'")
+    return int(match.group(1)), match.group(2)
+
+
+def finite_numbers() -> bool:
+    """True when NaN and ±Infinity in a double precision column are out_of_range."""
+    return bool(raw().get("finite_numbers", False))
