@@ -227,3 +227,35 @@ def test_the_secret_reaches_no_log_artifact_or_table(conn, tmp_path, dbt_run, ca
     canary.write_text(f"the search works: {SECRET}")
     assert files_containing(SECRET.encode(), [canary.parent]) == [canary]
     assert files_containing(SECRET.encode(), [root for root in roots if root.exists()]) == []
+
+
+def test_a_poison_message_is_refused_alone_and_the_rest_is_kept(conn, tmp_path):
+    """A NUL or a lone surrogate in one message (which PostgreSQL cannot store) goes to the
+    error ledger as malformed; the messages around it are provisioned all the same."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    lines = [
+        message("PX-A", now),
+        message("PX-NUL", now, firmware="2.4\u00001"),  # JSON escape \u0000, signed
+        message("PX-B", now),
+        # a lone surrogate, JSON escape \ud800 (nobody can sign it: it has no UTF-8)
+        json.dumps({"device_serial": "PX-\ud800", "time": stamp(now), "firmware": "2.4.1",
+                    "signature": "0" * 64}),
+        'not json with a raw NUL: \x00 here',
+        message("PX-C", now, note="tail \u0000"),  # an extra field only
+        message("PX-D", now),
+    ]
+    path = tmp_path / "poison.jsonl"
+    path.write_bytes("".join(f"{line}\n" for line in lines).encode("utf-8", "surrogatepass"))
+
+    result = CliRunner().invoke(main, ["provision", str(path)])
+
+    assert result.exit_code == 1, result.output
+    # exit code 1 is also what click gives an uncaught exception: check there was none
+    assert isinstance(result.exception, SystemExit | None), repr(result.exception)
+    assert registry(conn) == {"PX-A": "2.4.1", "PX-B": "2.4.1", "PX-D": "2.4.1"}
+    by_line = dict(conn.execute("select line_number, reason from _ingest.error_ledger"))
+    assert by_line == {2: "malformed", 4: "malformed", 5: "malformed", 6: "malformed"}
+    details = dict(conn.execute("select line_number, detail from _ingest.error_ledger"))
+    assert "NUL" in details[2] and "surrogate" in details[4], details
+    assert "3 device(s) provisioned" in result.output
+    assert "4 message(s) rejected" in result.output
