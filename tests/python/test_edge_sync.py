@@ -682,3 +682,36 @@ def test_without_rowid_tables_sync_by_their_integer_key(conn: psycopg.Connection
 def unsynced_rows(path: Path, table: str) -> int:
     with sqlite3.connect(path) as db:
         return db.execute(f"select count(*) from {table} where SyncedStatus <> 1").fetchone()[0]
+
+
+def test_a_row_the_database_refuses_is_set_aside_alone(
+        conn: psycopg.Connection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the checks do not foresee: PostgreSQL refusing one row of a batch. The batch is
+    written again row by row; the refused row is recorded with the database's reason."""
+    from setu.ingest.connectors import edge_sync
+
+    real_copy_rows = edge_sync.copy_rows
+
+    def refuse_idle(conn, table, columns, values):
+        if any("IDLE" in row for row in values):
+            raise psycopg.errors.InvalidTextRepresentation("refused for the test")
+        return real_copy_rows(conn, table, columns, values)
+
+    monkeypatch.setattr(edge_sync, "copy_rows", refuse_idle)
+    path = tmp_path / "gw-refused.db"
+    db = sqlite3.connect(path)
+    db.executescript(TEMPLATE_DDL)
+    db.executemany("insert into MachineRunningStatus_MVP values ('8001', 'O1', ?, null, null, "
+                   "?, 0)", [("Running", "2026-01-11 08:00:00"), ("Idle", "2026-01-11 08:01:00"),
+                             ("Running", "2026-01-11 08:02:00")])
+    db.commit()
+    db.close()
+    outcome = sync(path, "gw-refused")
+    assert outcome.exit_code == 0, outcome.output
+    assert "MachineRunningStatus_MVP: 1 (refused_by_database)" in outcome.output
+    assert conn.execute("select count(*) from bronze.machine_state_events "
+                        "where gateway_id = 'gw-refused'").fetchone()[0] == 2
+    assert conn.execute("select source_rowid, value from _ingest.edge_unmapped "
+                        "where gateway_id = 'gw-refused'").fetchall() == [
+        (2, "refused for the test")]
+    assert unsynced_rows(path, "MachineRunningStatus_MVP") == 0

@@ -259,3 +259,33 @@ def test_a_poison_message_is_refused_alone_and_the_rest_is_kept(conn, tmp_path):
     assert "NUL" in details[2] and "surrogate" in details[4], details
     assert "3 device(s) provisioned" in result.output
     assert "4 message(s) rejected" in result.output
+
+
+def test_a_message_the_database_refuses_is_recorded_and_the_file_goes_on(
+        conn, tmp_path, monkeypatch):
+    """What the checks do not foresee (here: a registration function that fails with a data
+    error for one serial) refuses that message alone, as refused_by_database."""
+    from setu.ingest.connectors import provision as provision_module
+
+    conn.execute("create schema if not exists setu_test")
+    conn.execute("""
+        create or replace function setu_test.refusing_provision(
+            serial text, firmware text, announced_at timestamptz) returns text
+        language sql as $$
+            select case when serial = 'PX-BAD' then (1 / 0)::text
+                else _ingest.provision_device(serial, firmware, announced_at) end
+        $$""")
+    monkeypatch.setattr(provision_module, "REGISTER_FUNCTION", "setu_test.refusing_provision")
+    now = datetime.now(UTC).replace(microsecond=0)
+    path = write_lines(tmp_path / "refused.jsonl",
+                       [message("PX-A", now), message("PX-BAD", now), message("PX-B", now)])
+
+    result = CliRunner().invoke(main, ["provision", str(path)])
+
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit | None), repr(result.exception)
+    assert "refused_by_database 1" in result.output
+    assert registry(conn) == {"PX-A": "2.4.1", "PX-B": "2.4.1"}
+    line, detail = conn.execute("select line_number, detail from _ingest.error_ledger"
+                                " where reason = 'refused_by_database'").fetchone()
+    assert line == 2 and "division by zero" in detail
