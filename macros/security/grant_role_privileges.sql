@@ -135,6 +135,11 @@
         written only through provision_device() after `setu provision` checked the HMAC. -#}
     revoke all on all tables in schema _ingest from setu_ingest, setu_provision;
     revoke all on all routines in schema _ingest from public, setu_ingest;
+    {%- endif %}
+    {%- if "_ingest" in etl_schemas or "master" in etl_schemas %}
+    {%- if "master" in etl_schemas %}
+    grant usage on schema master to setu_ingest;
+    {%- endif %}
     do $setu$
     declare
         v_grant record;
@@ -145,7 +150,7 @@
                 values
                 {%- for relation, grant in setu_ingest_table_privileges().items() %}
                 (
-                    {{ sql_literal("_ingest." ~ relation) }},
+                    {{ sql_literal(relation) }},
                     {{ sql_literal(grant[0]) }},
                     {{ sql_literal(grant[1]) }}
                 ){{ "," if not loop.last }}
@@ -199,23 +204,29 @@
     {%- endfor %}
 {% endmacro %}
 
-{#- What the writing roles may do in _ingest, table by table: {table: [privileges, role]}.
-    The ledgers are append-only for setu_ingest (select for the exactly-once check, insert);
-    the sync's state tables are kept current (update, never delete); the device registry is
-    nobody's to write: setu_provision goes through provision_device(). -#}
+{#- What the writing roles may do outside Bronze, table by table:
+    {schema.table: [privileges, role]}. The ledgers are append-only for setu_ingest (select
+    for the exactly-once check, insert); the loaders' state is kept current (update, never
+    delete); sync-edge reads the master data it maps gateway rows with; the device registry
+    is nobody's to write: setu_provision goes through provision_device(). -#}
 {% macro setu_ingest_table_privileges() %}
     {%- set append_only = "select, insert" -%}
     {%- set kept_current = "select, insert, update" -%}
     {{ return({
-        "ledger": [kept_current, "setu_ingest"],
-        "agent_cursors": [kept_current, "setu_ingest"],
-        "edge_sync_ledger": [append_only, "setu_ingest"],
-        "edge_unmapped": [append_only, "setu_ingest"],
-        "edge_part_counters": [kept_current, "setu_ingest"],
-        "edge_machines": [kept_current, "setu_ingest"],
-        "edge_shift_counters": [kept_current, "setu_ingest"],
-        "edge_open_cycles": [kept_current, "setu_ingest"],
-        "error_ledger": ["insert", "setu_provision"],
+        "_ingest.ledger": [kept_current, "setu_ingest"],
+        "_ingest.agent_cursors": [kept_current, "setu_ingest"],
+        "_ingest.edge_sync_ledger": [append_only, "setu_ingest"],
+        "_ingest.edge_unmapped": [append_only, "setu_ingest"],
+        "_ingest.edge_part_counters": [kept_current, "setu_ingest"],
+        "_ingest.edge_machines": [kept_current, "setu_ingest"],
+        "_ingest.edge_shift_counters": [kept_current, "setu_ingest"],
+        "_ingest.edge_open_cycles": [kept_current, "setu_ingest"],
+        "_ingest.error_ledger": ["insert", "setu_provision"],
+        "master.machines": ["select", "setu_ingest"],
+        "master.sites": ["select", "setu_ingest"],
+        "master.shifts": ["select", "setu_ingest"],
+        "master.gateway_machines": ["select", "setu_ingest"],
+        "master.gateway_statuses": ["select", "setu_ingest"],
     }) }}
 {% endmacro %}
 

@@ -349,3 +349,34 @@ def test_nobody_creates_in_the_shared_default_schema(roles_db: RolesDatabase) ->
     with roles_db.login(ETL) as conn:
         conn.execute("create table silver.roles_scratch (a int)")  # its own schemas: yes
         conn.execute("drop table silver.roles_scratch")
+
+
+def test_ingest_syncs_a_gateway_file(roles_db: RolesDatabase, tmp_path: Path) -> None:
+    """sync-edge is the ingest role's job: it reads the machine list and shifts it maps with
+    (master), writes Bronze, its ledgers and its state, and needs nothing more."""
+    import sqlite3
+
+    from setu.ingest.connectors.edge_sync import sync_gateway
+
+    path = tmp_path / "gw.db"
+    with sqlite3.connect(path) as db:
+        db.executescript("""
+            create table MachineRunningStatus_MVP (IOTID text, RunningProgramNo text,
+                Status text, OperatorID text, Target integer, UpdatedTS text,
+                SyncedStatus integer default 0);
+            insert into MachineRunningStatus_MVP values
+                ('R1', 'O1', 'Running', 'OP1', 5, '2026-05-06 08:00:00', 0),
+                ('R2', 'O1', 'Idle', null, null, '2026-05-06 08:01:00', 0);
+            create table MachineWiseCycleDetails_MVP (IOTID text, CycleStart text,
+                CycleEnd text, ProgramNo text, StdLoadUnload real, DownThreshold real,
+                StdCycleTime real, UpdatedTS text, SyncedStatus integer default 0);
+            insert into MachineWiseCycleDetails_MVP values ('R1', '2026-05-06 08:02:00',
+                '2026-05-06 08:05:00', 'O1', 30, 120, 180, '2026-05-06 08:05:00', 0);
+        """)
+    with psycopg.connect(host="127.0.0.1", port=roles_db.cluster.port, dbname=DATABASE,
+                         user=INGEST) as conn:
+        report = sync_gateway(conn, path, "gw-roles-sync")
+    assert report.loaded == {"bronze.machine_state_events": 2, "bronze.machine_cycles": 1}
+    with roles_db.admin() as conn:
+        assert conn.execute("select count(*) from _ingest.edge_sync_ledger"
+                            " where gateway_id = 'gw-roles-sync'").fetchone()[0] == 3
