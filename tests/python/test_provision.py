@@ -289,3 +289,16 @@ def test_a_message_the_database_refuses_is_recorded_and_the_file_goes_on(
     line, detail = conn.execute("select line_number, detail from _ingest.error_ledger"
                                 " where reason = 'refused_by_database'").fetchone()
     assert line == 2 and "division by zero" in detail
+
+
+def test_standard_input_that_is_not_utf8_is_refused_line_by_line(conn):
+    now = datetime.now(UTC).replace(microsecond=0)
+    data = (message("PX-A", now) + "\n").encode() + b'{"device_serial": "PX-\xff\xfe"}\n' \
+        + (message("PX-B", now) + "\n").encode()
+
+    result = CliRunner().invoke(main, ["provision", "-"], input=data)
+
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit | None), repr(result.exception)
+    assert registry(conn) == {"PX-A": "2.4.1", "PX-B": "2.4.1"}
+    assert rejected(conn) == {"malformed": 1}

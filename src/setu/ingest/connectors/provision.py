@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import io
 import json
 import logging
 import os
@@ -343,7 +344,9 @@ def provision_file(conn: psycopg.Connection, path: Path | str, secret: DeviceSec
                    now: datetime | None = None) -> ProvisionResult:
     """One file of JSON lines ('-' for standard input), in one transaction."""
     if str(path) == "-":
-        return provision_lines(conn, sys.stdin, secret, source_name="<stdin>",
+        # Read as the files are: bytes that are not UTF-8 become U+FFFD, never an exception.
+        stdin = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace")
+        return provision_lines(conn, stdin, secret, source_name="<stdin>",
                                max_skew=max_skew, now=now)
     path = Path(path)
     with path.open(encoding="utf-8", errors="replace") as handle:
