@@ -9,7 +9,8 @@
       column: values of a loaded row without a Bronze column (reason no_bronze_column:
       OperatorID, Target, the servo/spindle energy split, ...) and every value of a row that
       could not be loaded at all (unmapped_parameter, unknown_machine, bad_time,
-      not_a_number).
+      not_a_number; nul_character, not_utf8, out_of_range, refused_by_database for a row
+      PostgreSQL could not store as sent, its values spelled out so they can be stored).
     - edge_part_counters: the running part counter per machine of each gateway, since the
       edge template's cycles carry no controller counter.
     - edge_machines: the gateway's own machine list (MachineInformation_MVP: IOTID and its

@@ -1,15 +1,17 @@
-{#- SETU's four NOLOGIN group roles (docs/security.md). A login user gets one with
+{#- SETU's five NOLOGIN group roles (docs/security.md). A login user gets one with
     `setu roles --grant LOGIN=ROLE` (grant_setu_role below):
     - setu_ingest: INSERT into Bronze (and its own ledger in _ingest), nothing else;
     - setu_etl: owns the warehouse (Bronze and master DDL, Silver, Gold, webapp, _etl) and
       runs dbt and the in-database jobs;
     - setu_reader: SELECT on gold, webapp and master (dashboards, the web app);
-    - setu_analyst: SELECT on silver and gold.
+    - setu_analyst: SELECT on silver and gold;
+    - setu_provision: registers devices through _ingest.provision_device() and records
+      refused startup messages (`setu provision`, whoever holds the fleet's secret).
     setu_ingest and setu_etl commit with synchronous_commit = off. PostgreSQL applies a role's
     settings only to sessions that log in as that role, never to its members, so
     grant_setu_role copies them onto each login it grants. -#}
 {% macro setu_role_names() %}
-    {{ return(["setu_ingest", "setu_etl", "setu_reader", "setu_analyst"]) }}
+    {{ return(["setu_ingest", "setu_etl", "setu_reader", "setu_analyst", "setu_provision"]) }}
 {% endmacro %}
 
 {#- run-operation entry point for `setu roles`: creates the roles when missing, sets their
@@ -54,7 +56,9 @@
         {#- create: dbt's `create schema if not exists`, which needs it even when the schema
             exists; temporary: the batch engine's temp table. -#}
         grant create, temporary on database {{ database }} to setu_etl;
-        grant usage, create on schema {{ adapter.quote(target.schema) }} to setu_etl;
+        {#- The default schema is shared with other tools: nobody of ours creates in it. -#}
+        grant usage on schema {{ adapter.quote(target.schema) }} to setu_etl;
+        revoke create on schema {{ adapter.quote(target.schema) }} from public, setu_etl;
         {%- for schema in setu_etl_schemas() %}
         create schema if not exists {{ adapter.quote(schema) }} authorization setu_etl;
         {%- endfor %}

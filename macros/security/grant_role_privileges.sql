@@ -129,9 +129,45 @@
     {%- endif %}
     {%- if "_ingest" in etl_schemas %}
     revoke all on schema _ingest from public;
-    grant usage on schema _ingest to setu_ingest;
-    {#- The load ledger is written in the same transaction as the rows it covers. -#}
-    grant select, insert, update on all tables in schema _ingest to setu_ingest;
+    grant usage on schema _ingest to setu_ingest, setu_provision;
+    {#- Table by table, never the whole schema: the ledgers are written in the same
+        transaction as the rows they cover but never rewritten, and the device registry is
+        written only through provision_device() after `setu provision` checked the HMAC. -#}
+    revoke all on all tables in schema _ingest from setu_ingest, setu_provision;
+    revoke all on all routines in schema _ingest from public, setu_ingest;
+    {%- endif %}
+    {%- if "_ingest" in etl_schemas or "master" in etl_schemas %}
+    {%- if "master" in etl_schemas %}
+    grant usage on schema master to setu_ingest;
+    {%- endif %}
+    do $setu$
+    declare
+        v_grant record;
+    begin
+        for v_grant in
+            select grants.relation, grants.privileges, grants.grantee
+            from (
+                values
+                {%- for relation, grant in setu_ingest_table_privileges().items() %}
+                (
+                    {{ sql_literal(relation) }},
+                    {{ sql_literal(grant[0]) }},
+                    {{ sql_literal(grant[1]) }}
+                ){{ "," if not loop.last }}
+                {%- endfor %}
+            ) as grants (relation, privileges, grantee)
+            where to_regclass(grants.relation) is not null
+        loop
+            execute format('grant %s on %s to %I', v_grant.privileges, v_grant.relation,
+                v_grant.grantee);
+        end loop;
+        if to_regprocedure('_ingest.provision_device(text, text, timestamptz)') is not null
+            then
+            grant execute on function _ingest.provision_device(text, text, timestamptz)
+            to setu_provision;
+        end if;
+    end;
+    $setu$;
     {%- endif %}
     {%- for schema in reader_schemas %}
     grant usage on schema {{ adapter.quote(schema) }} to setu_reader;
@@ -156,7 +192,8 @@
     {{ for_role }} in schema bronze grant insert on tables to setu_ingest;
         {%- endif %}
         {%- if "_ingest" in etl_schemas %}
-    {{ for_role }} in schema _ingest grant select, insert, update on tables to setu_ingest;
+    {#- Set by earlier versions: a new _ingest table gets its grants from the list above. -#}
+    {{ for_role }} in schema _ingest revoke select, insert, update on tables from setu_ingest;
         {%- endif %}
         {%- for schema in reader_schemas %}
     {{ for_role }} in schema {{ adapter.quote(schema) }} grant select on tables to setu_reader;
@@ -165,6 +202,32 @@
     {{ for_role }} in schema {{ adapter.quote(schema) }} grant select on tables to setu_analyst;
         {%- endfor %}
     {%- endfor %}
+{% endmacro %}
+
+{#- What the writing roles may do outside Bronze, table by table:
+    {schema.table: [privileges, role]}. The ledgers are append-only for setu_ingest (select
+    for the exactly-once check, insert); the loaders' state is kept current (update, never
+    delete); sync-edge reads the master data it maps gateway rows with; the device registry
+    is nobody's to write: setu_provision goes through provision_device(). -#}
+{% macro setu_ingest_table_privileges() %}
+    {%- set append_only = "select, insert" -%}
+    {%- set kept_current = "select, insert, update" -%}
+    {{ return({
+        "_ingest.ledger": [kept_current, "setu_ingest"],
+        "_ingest.agent_cursors": [kept_current, "setu_ingest"],
+        "_ingest.edge_sync_ledger": [append_only, "setu_ingest"],
+        "_ingest.edge_unmapped": [append_only, "setu_ingest"],
+        "_ingest.edge_part_counters": [kept_current, "setu_ingest"],
+        "_ingest.edge_machines": [kept_current, "setu_ingest"],
+        "_ingest.edge_shift_counters": [kept_current, "setu_ingest"],
+        "_ingest.edge_open_cycles": [kept_current, "setu_ingest"],
+        "_ingest.error_ledger": ["insert", "setu_provision"],
+        "master.machines": ["select", "setu_ingest"],
+        "master.sites": ["select", "setu_ingest"],
+        "master.shifts": ["select", "setu_ingest"],
+        "master.gateway_machines": ["select", "setu_ingest"],
+        "master.gateway_statuses": ["select", "setu_ingest"],
+    }) }}
 {% endmacro %}
 
 {#- array['a', 'b']::text [] for a list of strings. -#}

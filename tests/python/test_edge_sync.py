@@ -577,3 +577,141 @@ def test_interrupted_cycle_that_never_resumes_made_no_part(
     assert conn.execute("select source_rowid, value from _ingest.edge_unmapped "
                         "where gateway_id = 'gw-abandon' "
                         "and reason = 'interrupted_cycle_not_resumed'").fetchall() == [(1, "O7")]
+
+
+# -- issue 16: a poison row is set aside with its reason; the rows behind it load ------------
+
+def poison_file(path: Path) -> Path:
+    """Good status rows around rows PostgreSQL would refuse: an IOTID beyond bigint, a NUL in
+    Status, a Status that is not UTF-8 (what a gateway with a broken codec writes)."""
+    db = sqlite3.connect(path)
+    db.executescript(TEMPLATE_DDL)
+    rows = [
+        ("8001", "Running", "2026-01-09 08:00:00"),
+        ("99999999999999999999", "Running", "2026-01-09 08:01:00"),
+        ("8002", "Run\x00ning", "2026-01-09 08:02:00"),
+        ("8003", None, "2026-01-09 08:03:00"),  # Status written as bytes below
+        ("8001", "Idle", "2026-01-09 08:04:00"),
+    ]
+    for iotid, status, moment in rows:
+        db.execute("insert into MachineRunningStatus_MVP values (?, 'O1', ?, null, null, ?, 0)",
+                   (iotid, status, moment))
+    db.execute("update MachineRunningStatus_MVP set Status = cast(x'52756e6e696e67ff' as text) "
+               "where IOTID = '8003'")
+    db.commit()
+    db.close()
+    return path
+
+
+def test_poison_rows_are_set_aside_and_the_rest_loads(conn: psycopg.Connection,
+                                                      tmp_path: Path) -> None:
+    path = poison_file(tmp_path / "gw-poison.db")
+    outcome = sync(path, "gw-poison")
+    assert outcome.exit_code == 0, outcome.output
+    assert conn.execute("select machine_id, state from bronze.machine_state_events "
+                        "where gateway_id = 'gw-poison' order by time").fetchall() == [
+        (8001, "RUNNING"), (8001, "IDLE")]
+    reasons = dict(conn.execute(
+        "select source_rowid, string_agg(distinct reason, ',') from _ingest.edge_unmapped "
+        "where gateway_id = 'gw-poison' group by source_rowid").fetchall())
+    assert reasons == {2: "out_of_range", 3: "nul_character", 4: "not_utf8"}
+    # The offending values are kept, readable: the NUL and the bad byte spelled out.
+    values = {value for (value,) in conn.execute(
+        "select value from _ingest.edge_unmapped where gateway_id = 'gw-poison' "
+        "and source_column = 'Status'")}
+    assert {"Run\\x00ning", "Running\\xff"} <= values, values
+    assert "MachineRunningStatus_MVP: 1 (nul_character)" in outcome.output
+    # The watermark moved past them: every row is synced and a rerun has nothing to do.
+    assert unsynced(path) == 0
+    again = sync(path, "gw-poison")
+    assert again.exit_code == 0 and "0 new row(s)" in again.output, again.output
+
+
+def test_a_damaged_file_is_one_line(tmp_path: Path) -> None:
+    path = build_gateway_file(tmp_path / "gw-damaged.db", hours=1)
+    data = bytearray(path.read_bytes())
+    page = 4096
+    assert len(data) > 4 * page
+    data[2 * page:] = b"\xa5" * (len(data) - 2 * page)  # every page but the schema's
+    path.write_bytes(bytes(data))
+    outcome = sync(path, "gw-damaged")
+    assert outcome.exit_code == 2, outcome.output
+    lines = [line for line in outcome.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and "gw-damaged.db" in lines[0] and "damaged" in lines[0], lines
+    assert "Traceback" not in outcome.output
+
+
+def test_without_rowid_tables_sync_by_their_integer_key(conn: psycopg.Connection,
+                                                        tmp_path: Path) -> None:
+    path = tmp_path / "gw-norowid.db"
+    db = sqlite3.connect(path)
+    db.executescript("""
+        create table MachineRunningStatus_MVP (ID integer primary key, IOTID text,
+            RunningProgramNo text, Status text, OperatorID text, Target integer,
+            UpdatedTS text, SyncedStatus integer default 0) without rowid;
+        insert into MachineRunningStatus_MVP values
+            (10, '8001', 'O1', 'Running', null, null, '2026-01-10 08:00:00', 0),
+            (20, '8002', 'O1', 'Idle', null, null, '2026-01-10 08:01:00', 0);
+    """)
+    db.commit()
+    db.close()
+    outcome = sync(path, "gw-norowid")
+    assert outcome.exit_code == 0, outcome.output
+    assert conn.execute("select machine_id, state from bronze.machine_state_events "
+                        "where gateway_id = 'gw-norowid' order by time").fetchall() == [
+        (8001, "RUNNING"), (8002, "IDLE")]
+    assert conn.execute("select source_rowid from _ingest.edge_sync_ledger where gateway_id = "
+                        "'gw-norowid' order by 1").fetchall() == [(10,), (20,)]
+    assert unsynced_rows(path, "MachineRunningStatus_MVP") == 0
+    # A table keyed on anything but one integer cannot be synced row by row: one line.
+    with sqlite3.connect(path) as db:
+        db.executescript("""
+            create table MachineWiseAlarmDetails_MVP (IOTID text, AlarmNo text, AlarmDesc text,
+                AlarmTS text, UpdatedTS text, SyncedStatus integer default 0,
+                primary key (IOTID, AlarmTS)) without rowid;
+            insert into MachineWiseAlarmDetails_MVP values ('8001', 'A1', 'door',
+                '2026-01-10 08:02:00', '2026-01-10 08:02:00', 0);
+        """)
+    outcome = sync(path, "gw-norowid")
+    assert outcome.exit_code == 2, outcome.output
+    lines = [line for line in outcome.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and "MachineWiseAlarmDetails_MVP" in lines[0], lines
+    assert "WITHOUT ROWID" in lines[0]
+
+
+def unsynced_rows(path: Path, table: str) -> int:
+    with sqlite3.connect(path) as db:
+        return db.execute(f"select count(*) from {table} where SyncedStatus <> 1").fetchone()[0]
+
+
+def test_a_row_the_database_refuses_is_set_aside_alone(
+        conn: psycopg.Connection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the checks do not foresee: PostgreSQL refusing one row of a batch. The batch is
+    written again row by row; the refused row is recorded with the database's reason."""
+    from setu.ingest.connectors import edge_sync
+
+    real_copy_rows = edge_sync.copy_rows
+
+    def refuse_idle(conn, table, columns, values):
+        if any("IDLE" in row for row in values):
+            raise psycopg.errors.InvalidTextRepresentation("refused for the test")
+        return real_copy_rows(conn, table, columns, values)
+
+    monkeypatch.setattr(edge_sync, "copy_rows", refuse_idle)
+    path = tmp_path / "gw-refused.db"
+    db = sqlite3.connect(path)
+    db.executescript(TEMPLATE_DDL)
+    db.executemany("insert into MachineRunningStatus_MVP values ('8001', 'O1', ?, null, null, "
+                   "?, 0)", [("Running", "2026-01-11 08:00:00"), ("Idle", "2026-01-11 08:01:00"),
+                             ("Running", "2026-01-11 08:02:00")])
+    db.commit()
+    db.close()
+    outcome = sync(path, "gw-refused")
+    assert outcome.exit_code == 0, outcome.output
+    assert "MachineRunningStatus_MVP: 1 (refused_by_database)" in outcome.output
+    assert conn.execute("select count(*) from bronze.machine_state_events "
+                        "where gateway_id = 'gw-refused'").fetchone()[0] == 2
+    assert conn.execute("select source_rowid, value from _ingest.edge_unmapped "
+                        "where gateway_id = 'gw-refused'").fetchall() == [
+        (2, "refused for the test")]
+    assert unsynced_rows(path, "MachineRunningStatus_MVP") == 0

@@ -227,3 +227,78 @@ def test_the_secret_reaches_no_log_artifact_or_table(conn, tmp_path, dbt_run, ca
     canary.write_text(f"the search works: {SECRET}")
     assert files_containing(SECRET.encode(), [canary.parent]) == [canary]
     assert files_containing(SECRET.encode(), [root for root in roots if root.exists()]) == []
+
+
+def test_a_poison_message_is_refused_alone_and_the_rest_is_kept(conn, tmp_path):
+    """A NUL or a lone surrogate in one message (which PostgreSQL cannot store) goes to the
+    error ledger as malformed; the messages around it are provisioned all the same."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    lines = [
+        message("PX-A", now),
+        message("PX-NUL", now, firmware="2.4\u00001"),  # JSON escape \u0000, signed
+        message("PX-B", now),
+        # a lone surrogate, JSON escape \ud800 (nobody can sign it: it has no UTF-8)
+        json.dumps({"device_serial": "PX-\ud800", "time": stamp(now), "firmware": "2.4.1",
+                    "signature": "0" * 64}),
+        'not json with a raw NUL: \x00 here',
+        message("PX-C", now, note="tail \u0000"),  # an extra field only
+        message("PX-D", now),
+    ]
+    path = tmp_path / "poison.jsonl"
+    path.write_bytes("".join(f"{line}\n" for line in lines).encode("utf-8", "surrogatepass"))
+
+    result = CliRunner().invoke(main, ["provision", str(path)])
+
+    assert result.exit_code == 1, result.output
+    # exit code 1 is also what click gives an uncaught exception: check there was none
+    assert isinstance(result.exception, SystemExit | None), repr(result.exception)
+    assert registry(conn) == {"PX-A": "2.4.1", "PX-B": "2.4.1", "PX-D": "2.4.1"}
+    by_line = dict(conn.execute("select line_number, reason from _ingest.error_ledger"))
+    assert by_line == {2: "malformed", 4: "malformed", 5: "malformed", 6: "malformed"}
+    details = dict(conn.execute("select line_number, detail from _ingest.error_ledger"))
+    assert "NUL" in details[2] and "surrogate" in details[4], details
+    assert "3 device(s) provisioned" in result.output
+    assert "4 message(s) rejected" in result.output
+
+
+def test_a_message_the_database_refuses_is_recorded_and_the_file_goes_on(
+        conn, tmp_path, monkeypatch):
+    """What the checks do not foresee (here: a registration function that fails with a data
+    error for one serial) refuses that message alone, as refused_by_database."""
+    from setu.ingest.connectors import provision as provision_module
+
+    conn.execute("create schema if not exists setu_test")
+    conn.execute("""
+        create or replace function setu_test.refusing_provision(
+            serial text, firmware text, announced_at timestamptz) returns text
+        language sql as $$
+            select case when serial = 'PX-BAD' then (1 / 0)::text
+                else _ingest.provision_device(serial, firmware, announced_at) end
+        $$""")
+    monkeypatch.setattr(provision_module, "REGISTER_FUNCTION", "setu_test.refusing_provision")
+    now = datetime.now(UTC).replace(microsecond=0)
+    path = write_lines(tmp_path / "refused.jsonl",
+                       [message("PX-A", now), message("PX-BAD", now), message("PX-B", now)])
+
+    result = CliRunner().invoke(main, ["provision", str(path)])
+
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit | None), repr(result.exception)
+    assert "refused_by_database 1" in result.output
+    assert registry(conn) == {"PX-A": "2.4.1", "PX-B": "2.4.1"}
+    line, detail = conn.execute("select line_number, detail from _ingest.error_ledger"
+                                " where reason = 'refused_by_database'").fetchone()
+    assert line == 2 and "division by zero" in detail
+
+
+def test_standard_input_that_is_not_utf8_is_refused_line_by_line(conn):
+    now = datetime.now(UTC).replace(microsecond=0)
+    data = (message("PX-A", now) + "\n").encode() + b'{"device_serial": "PX-\xff\xfe"}\n' \
+        + (message("PX-B", now) + "\n").encode()
+
+    result = CliRunner().invoke(main, ["provision", "-"], input=data)
+
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit | None), repr(result.exception)
+    assert registry(conn) == {"PX-A": "2.4.1", "PX-B": "2.4.1"}
+    assert rejected(conn) == {"malformed": 1}

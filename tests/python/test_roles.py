@@ -22,10 +22,11 @@ from setu.cli import main
 from setu.warehouse.cluster import Cluster
 
 DATABASE = "setu_roles"
-GROUPS = ("setu_ingest", "setu_etl", "setu_reader", "setu_analyst")
+GROUPS = ("setu_ingest", "setu_etl", "setu_reader", "setu_analyst", "setu_provision")
 LOGINS = {"setu_test_ingest": "ingest", "setu_test_etl": "etl",
-          "setu_test_reader": "setu_reader", "setu_test_analyst": "analyst"}
-INGEST, ETL, READER, ANALYST = LOGINS
+          "setu_test_reader": "setu_reader", "setu_test_analyst": "analyst",
+          "setu_test_provision": "provision"}
+INGEST, ETL, READER, ANALYST, PROVISION = LOGINS
 
 
 class RolesDatabase:
@@ -142,7 +143,8 @@ def test_groups_are_nologin_roles_with_their_session_settings(roles_db: RolesDat
     assert "synchronous_commit=off" in settings["setu_ingest"]
     assert "synchronous_commit=off" in settings["setu_etl"]
     # A group's settings reach no member: `setu roles --grant` puts them on each login.
-    for login, expected in ((INGEST, "off"), (ETL, "off"), (READER, "on"), (ANALYST, "on")):
+    for login, expected in ((INGEST, "off"), (ETL, "off"), (READER, "on"), (ANALYST, "on"),
+                            (PROVISION, "on")):
         with roles_db.login(login) as conn:
             assert conn.execute("show synchronous_commit").fetchone()[0] == expected, login
     with roles_db.login(ETL) as conn:
@@ -284,3 +286,97 @@ def test_on_run_end_hook_hands_new_tables_to_setu_etl(roles_db: RolesDatabase, d
         owner = conn.execute("select pg_get_userbyid(relowner) from pg_class"
                              " where oid = 'gold.energy_hourly'::regclass").fetchone()[0]
     assert owner == "setu_etl"
+
+
+# -- issue 16: each role exactly what its job needs ------------------------------------------
+
+LEDGER_ROW = ("insert into _ingest.edge_sync_ledger (gateway_id, source_table, source_rowid,"
+              " source_updated_ts, destination) values ('gw-roles', 'T', {rowid}, '',"
+              " 'bronze.alarms')")
+REGISTER = "select _ingest.provision_device('PX-{serial}', '1.0', now())"
+
+
+def test_ingest_appends_to_its_ledgers_and_cannot_forge_or_rewrite(
+        roles_db: RolesDatabase) -> None:
+    with roles_db.login(INGEST) as conn:
+        # what sync-edge and ingest need: append to the ledgers, read them, keep state current
+        conn.execute(LEDGER_ROW.format(rowid=1))
+        assert conn.execute("select count(*) from _ingest.edge_sync_ledger"
+                            " where gateway_id = 'gw-roles'").fetchone()[0] == 1
+        conn.execute("insert into _ingest.edge_part_counters (gateway_id, machine_id,"
+                     " part_count) values ('gw-roles', 9101, 1)")
+        conn.execute("update _ingest.edge_part_counters set part_count = 2"
+                     " where gateway_id = 'gw-roles'")
+        conn.execute("update _ingest.ledger set row_count = row_count where false")
+        # a forged device, a rewritten or erased ledger, a registration without the HMAC
+        assert denied(conn, "insert into _ingest.device_registry (device_serial, firmware,"
+                            " announced_at) values ('PX-FORGED', '6.6.6', now())")
+        assert denied(conn, "update _ingest.device_registry set firmware = '0.0.1'")
+        assert denied(conn, "update _ingest.edge_sync_ledger set destination = 'nowhere'")
+        assert denied(conn, "delete from _ingest.edge_sync_ledger")
+        assert denied(conn, "update _ingest.edge_unmapped set value = null")
+        assert denied(conn, REGISTER.format(serial="INGEST"))
+        assert denied(conn, "select * from _ingest.error_ledger")
+
+
+def test_provision_registers_through_the_function_only(roles_db: RolesDatabase) -> None:
+    with roles_db.login(PROVISION) as conn:
+        assert conn.execute(REGISTER.format(serial="R1")).fetchone()[0] == "provisioned"
+        conn.execute("insert into _ingest.error_ledger (source, reason, payload)"
+                     " values ('provision', 'malformed', '{}')")
+        assert denied(conn, "insert into _ingest.device_registry (device_serial, firmware,"
+                            " announced_at) values ('PX-DIRECT', '1', now())")
+        assert denied(conn, "update _ingest.device_registry set firmware = 'x'")
+        assert denied(conn, "select * from _ingest.device_registry")
+        assert denied(conn, "delete from _ingest.error_ledger")
+        assert denied(conn, LEDGER_ROW.format(rowid=2))
+        assert denied(conn, "insert into bronze.alarms (time, machine_id) values (now(), 1)")
+    with roles_db.admin() as conn:
+        registered = conn.execute("select firmware, provisioned_by from _ingest.device_registry"
+                                  " where device_serial = 'PX-R1'").fetchone()
+        search_path = conn.execute(
+            "select proconfig, prosecdef from pg_proc"
+            " where oid = '_ingest.provision_device(text, text, timestamptz)'::regprocedure"
+        ).fetchone()
+    assert registered == ("1.0", PROVISION)
+    assert search_path == (["search_path=pg_catalog, pg_temp"], True)
+
+
+def test_nobody_creates_in_the_shared_default_schema(roles_db: RolesDatabase) -> None:
+    for login in LOGINS:
+        with roles_db.login(login) as conn:
+            assert denied(conn, f"create table public.{login}_table (a int)"), login
+    with roles_db.login(ETL) as conn:
+        conn.execute("create table silver.roles_scratch (a int)")  # its own schemas: yes
+        conn.execute("drop table silver.roles_scratch")
+
+
+def test_ingest_syncs_a_gateway_file(roles_db: RolesDatabase, tmp_path: Path) -> None:
+    """sync-edge is the ingest role's job: it reads the machine list and shifts it maps with
+    (master), writes Bronze, its ledgers and its state, and needs nothing more."""
+    import sqlite3
+
+    from setu.ingest.connectors.edge_sync import sync_gateway
+
+    path = tmp_path / "gw.db"
+    with sqlite3.connect(path) as db:
+        db.executescript("""
+            create table MachineRunningStatus_MVP (IOTID text, RunningProgramNo text,
+                Status text, OperatorID text, Target integer, UpdatedTS text,
+                SyncedStatus integer default 0);
+            insert into MachineRunningStatus_MVP values
+                ('R1', 'O1', 'Running', 'OP1', 5, '2026-05-06 08:00:00', 0),
+                ('R2', 'O1', 'Idle', null, null, '2026-05-06 08:01:00', 0);
+            create table MachineWiseCycleDetails_MVP (IOTID text, CycleStart text,
+                CycleEnd text, ProgramNo text, StdLoadUnload real, DownThreshold real,
+                StdCycleTime real, UpdatedTS text, SyncedStatus integer default 0);
+            insert into MachineWiseCycleDetails_MVP values ('R1', '2026-05-06 08:02:00',
+                '2026-05-06 08:05:00', 'O1', 30, 120, 180, '2026-05-06 08:05:00', 0);
+        """)
+    with psycopg.connect(host="127.0.0.1", port=roles_db.cluster.port, dbname=DATABASE,
+                         user=INGEST) as conn:
+        report = sync_gateway(conn, path, "gw-roles-sync")
+    assert report.loaded == {"bronze.machine_state_events": 2, "bronze.machine_cycles": 1}
+    with roles_db.admin() as conn:
+        assert conn.execute("select count(*) from _ingest.edge_sync_ledger"
+                            " where gateway_id = 'gw-roles-sync'").fetchone()[0] == 3

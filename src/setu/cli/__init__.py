@@ -184,9 +184,11 @@ from setu.tools.soak import soak  # noqa: E402
 main.add_command(provision)
 main.add_command(soak)
 
+from setu.ops.recompute import recompute  # noqa: E402
 from setu.ops.validate import validate  # noqa: E402
 
 main.add_command(validate)
+main.add_command(recompute)
 
 from setu.ops.report import report  # noqa: E402
 

@@ -62,6 +62,12 @@ BATCH_ROWS = 20_000
 PAUSE_AFTER_COMMIT_ENV = "SETU_EDGE_SYNC_PAUSE_AFTER_COMMIT"
 PAUSE_MARKER = "sync-edge: committed, pausing before the SQLite update"
 
+# The largest Bronze machine_id and counter (bigint).
+BIGINT_MAX = 2**63 - 1
+# Reasons a row is set aside whole because PostgreSQL could not store it as sent.
+NUL_CHARACTER, NOT_UTF8, OUT_OF_RANGE = "nul_character", "not_utf8", "out_of_range"
+REFUSED_BY_DATABASE = "refused_by_database"
+
 # Bookkeeping columns of every template table: neither mapped nor reported.
 BOOKKEEPING_COLUMNS = frozenset({"syncedstatus"})
 
@@ -165,6 +171,38 @@ def as_text(value: object) -> str | None:
         return str(int(value))
     text = str(value).strip()
     return text or None
+
+
+class NotUtf8Text(str):
+    """A SQLite text value that is not UTF-8 (a gateway with a broken codec): reads as its
+    bytes spelled out (\\xff), and keeps the bytes to find the row again in SQLite."""
+
+    raw: bytes
+
+
+def decode_sqlite_text(data: bytes) -> str:
+    """The connection's text factory: a value that is not UTF-8 must not stop the sync."""
+    try:
+        return data.decode()
+    except UnicodeDecodeError:
+        text = NotUtf8Text(data.decode("utf-8", "backslashreplace"))
+        text.raw = data
+        return text
+
+
+def storable_text(value: str | None) -> str | None:
+    """Text PostgreSQL can store: a NUL spelled out as \\x00 (a not-UTF-8 value already is)."""
+    return value.replace("\x00", "\\x00") if value is not None else None
+
+
+def poison_reason(values: Mapping[str, object]) -> str | None:
+    """Why PostgreSQL could not store this row's text as sent, if it could not."""
+    for value in values.values():
+        if isinstance(value, NotUtf8Text):
+            return NOT_UTF8
+        if isinstance(value, str) and "\x00" in value:
+            return NUL_CHARACTER
+    return None
 
 
 def is_empty(value: object) -> bool:
@@ -302,7 +340,9 @@ def resolve_machine(source: SourceRow, context: MappingContext) -> int:
         return context.machine_ids_by_code[label]
     if text in context.machine_ids_by_code:
         return context.machine_ids_by_code[text]
-    if context.iotid_is_machine_id and text.isdigit():
+    if context.iotid_is_machine_id and text.isascii() and text.isdigit():
+        if int(text) > BIGINT_MAX:
+            raise RowNotLoadable(OUT_OF_RANGE, item="IOTID")
         return int(text)
     raise RowNotLoadable("unknown_machine")
 
@@ -399,6 +439,8 @@ def count_value(source: SourceRow, column: str) -> int:
         number = parse_number(source.get(column))
     except BadValue as exc:
         raise RowNotLoadable(exc.reason, item=column) from None
+    if abs(number or 0) > BIGINT_MAX:
+        raise RowNotLoadable(OUT_OF_RANGE, item=column)
     return int(number or 0)
 
 
@@ -494,6 +536,9 @@ def map_row(table: EdgeTable, source: SourceRow, key: tuple[int, str], context: 
     when: datetime | None = None
     try:
         unmapped: list[UnmappedValue] = []
+        poison = poison_reason(source.values)
+        if poison is not None:
+            raise RowNotLoadable(poison)
         if table.destination == MACHINES_DESTINATION:
             return map_machine_row(table, source, key, context)
         machine_id = resolve_machine(source, context)
@@ -649,6 +694,7 @@ def open_gateway_file(path: Path) -> sqlite3.Connection:
         raise EdgeSyncError(f"{path}: no such file")
     # The gateway keeps writing while we sync: wait for its locks rather than fail.
     connection = sqlite3.connect(path, timeout=30, isolation_level=None)
+    connection.text_factory = decode_sqlite_text
     try:
         connection.execute("select count(*) from sqlite_master").fetchone()
     except sqlite3.DatabaseError as exc:
@@ -707,19 +753,43 @@ def row_version(updated_ts: str, names: Sequence[str], values: Sequence[object])
     return f"{updated_ts}{VERSION_SEPARATOR}{digest}"
 
 
+def row_key_sql(gateway: sqlite3.Connection, table_name: str) -> str:
+    """The SQL naming each row of the table by one integer: rowid, or the integer primary
+    key of a WITHOUT ROWID table. Any other WITHOUT ROWID table is an EdgeSyncError."""
+    try:
+        gateway.execute(f"select rowid from {quote_sqlite(table_name)} limit 0")
+        return "rowid"
+    except sqlite3.OperationalError:
+        pass
+    keys = gateway.execute("select name, type from pragma_table_info(?) where pk > 0",
+                           (table_name,)).fetchall()
+    if len(keys) == 1 and "INT" in (keys[0][1] or "").upper():
+        key = quote_sqlite(keys[0][0])
+        others = gateway.execute(f"select count(*) from {quote_sqlite(table_name)} "
+                                 f"where typeof({key}) <> 'integer'").fetchone()[0]
+        if not others:
+            return key
+    spelled = ", ".join(name for name, _ in keys)
+    raise EdgeSyncError(
+        f"{table_name} is a WITHOUT ROWID table keyed on ({spelled}): sync-edge names each "
+        f"row by one integer; give the table an INTEGER PRIMARY KEY holding integers only "
+        f"(or recreate it without WITHOUT ROWID) and sync again")
+
+
 def unsynced_batches(gateway: sqlite3.Connection, table_name: str, version_sql: str,
-                     batch_rows: int) -> Iterator[tuple[list[str], list[tuple]]]:
+                     batch_rows: int, key_sql: str = "rowid"
+                     ) -> Iterator[tuple[list[str], list[tuple]]]:
     """(column names, rows as (rowid, version, *columns)) of the rows not synced yet."""
-    last_rowid = -1
+    last_rowid = -(2**63)
     while True:
         cursor = gateway.execute(
-            f"select rowid, {version_sql}, * from {quote_sqlite(table_name)} "
-            "where (SyncedStatus is null or SyncedStatus not in (1, '1')) and rowid > ? "
-            "order by rowid limit ?",
+            f"select {key_sql}, {version_sql}, * from {quote_sqlite(table_name)} "
+            f"where (SyncedStatus is null or SyncedStatus not in (1, '1')) and {key_sql} > ? "
+            f"order by {key_sql} limit ?",
             (last_rowid, batch_rows),
         )
         names = [column[0] for column in cursor.description][2:]
-        rows = [(row[0], row_version(row[1], names, row[2:]), *row[2:])
+        rows = [(row[0], row_version(storable_text(row[1]), names, row[2:]), *row[2:])
                 for row in cursor.fetchall()]
         if not rows:
             return
@@ -730,20 +800,27 @@ def unsynced_batches(gateway: sqlite3.Connection, table_name: str, version_sql: 
 
 
 def mark_synced(gateway: sqlite3.Connection, table_name: str, names: Sequence[str],
-                rows: Sequence[tuple]) -> int:
+                rows: Sequence[tuple], key_sql: str = "rowid") -> int:
     """SyncedStatus = 1 for the rows whose content is still the one loaded (a row the gateway
     rewrote meanwhile, even within the same second, stays unsynced: its new version loads
     next time)."""
     data = [(position, name) for position, name in enumerate(names)
             if name.lower() not in BOOKKEEPING_COLUMNS]
-    condition = " and ".join(f"{quote_sqlite(name)} is ?" for _, name in data)
+    # Text that is not UTF-8 is matched on its bytes (it was read spelled out).
+    condition = " and ".join(f"({quote_sqlite(name)} is ? or cast({quote_sqlite(name)} "
+                             f"as blob) is ?)" for _, name in data)
+
+    def bound(value: object) -> tuple[object, object]:
+        return (None, value.raw) if isinstance(value, NotUtf8Text) else (value, None)
+
     gateway.execute("begin immediate")
     try:
         before = gateway.total_changes
         gateway.executemany(
-            f"update {quote_sqlite(table_name)} set SyncedStatus = 1 where rowid = ?"
+            f"update {quote_sqlite(table_name)} set SyncedStatus = 1 where {key_sql} = ?"
             + (f" and {condition}" if condition else ""),
-            [(row[0], *(row[2 + position] for position, _ in data)) for row in rows],
+            [(row[0], *(part for position, _ in data for part in bound(row[2 + position])))
+             for row in rows],
         )
         changed = gateway.total_changes - before
         gateway.execute("commit")
@@ -904,8 +981,9 @@ def write_batch(conn: psycopg.Connection, table: EdgeTable, source_table: str,
         conn, UNMAPPED_TABLE,
         ("gateway_id", "source_table", "source_rowid", "source_updated_ts", "source_column",
          "reason", "item", "value", "machine_id", "time"),
-        [(gateway_id, source_table, row.rowid, row.updated_ts, record.column, record.reason,
-          record.item, record.value, row.machine_id, row.time)
+        [(gateway_id, source_table, row.rowid, row.updated_ts, storable_text(record.column),
+          record.reason, storable_text(record.item), storable_text(record.value),
+          row.machine_id, row.time)
          for row in mapped for record in row.unmapped],
     )
     copy_plain(
@@ -914,6 +992,29 @@ def write_batch(conn: psycopg.Connection, table: EdgeTable, source_table: str,
         [(gateway_id, source_table, row.rowid, row.updated_ts, row.destination)
          for row in mapped],
     )
+
+
+def write_batch_or_set_aside(conn: psycopg.Connection, table: EdgeTable, source_table: str,
+                             mapped: list[MappedRow], gateway_id: str) -> None:
+    """write_batch; when PostgreSQL refuses a value the checks above did not foresee, each
+    row again in its own savepoint, and a refused row becomes an unmapped record with the
+    database's reason (in `mapped`, for the report), so it cannot block the rows after it."""
+    try:
+        with conn.transaction():
+            write_batch(conn, table, source_table, mapped, gateway_id)
+        return
+    except psycopg.errors.DataError:
+        pass
+    for position, row in enumerate(mapped):
+        try:
+            with conn.transaction():
+                write_batch(conn, table, source_table, [row], gateway_id)
+        except psycopg.errors.DataError as exc:
+            refusal = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            mapped[position] = MappedRow(
+                row.rowid, row.updated_ts, None, row.time, None,
+                [UnmappedValue("*", REFUSED_BY_DATABASE, refusal)])
+            write_batch(conn, table, source_table, [mapped[position]], gateway_id)
 
 
 def machine_codes(conn: psycopg.Connection) -> dict[str, int]:
@@ -1012,72 +1113,99 @@ def sync_gateway(conn: psycopg.Connection, path: Path | str, gateway_id: str, *,
     if not gateway_id.strip():
         raise EdgeSyncError("--gateway must name the gateway (it becomes Bronze gateway_id)")
     path = Path(path)
-    report = SyncReport(gateway_id)
     gateway = open_gateway_file(path)
     try:
-        present = template_tables(gateway)
-        for name in (*(table.name for table in EDGE_TABLES), *UNUSED_TABLES):
-            source_table = present.get(name.lower())
-            if source_table and "syncedstatus" not in {
-                    column.lower() for column, _ in table_columns(gateway, source_table)}:
-                raise EdgeSyncError(f"{path}: {source_table} has no SyncedStatus column: not "
-                                    f"a table of the SETU edge template")
-        context = MappingContext(
-            gateway_id=gateway_id, zone=zone, machine_ids_by_code={},
-            # --status of this run over master.gateway_statuses over the built-in meanings
-            statuses={**load_gateway_statuses(conn, gateway_id),
-                      **{normalized_key(k): v for k, v in (statuses or {}).items()}},
-            parameters={normalized_key(k): v for k, v in (parameters or {}).items()},
-            alarm_severity=alarm_severity, part_counters={},
-            iotid_is_machine_id=iotid_is_machine_id,
-            energy_categories=CONSUMPTION_CATEGORIES | {normalized_key(category)
-                                                        for category in energy_categories},
-            interrupt_window=interrupt_window, machine_shifts=load_machine_shifts(conn),
-            alarm_times=load_alarm_times(
-                gateway, present.get("machinewisealarmdetails_mvp"), zone),
-        )
-        load_identity(conn, context)
-        conn.commit()
-        for table in EDGE_TABLES:
-            source_table = present.get(table.name.lower())
-            if source_table is None:
-                report.absent_tables.append(table.name)
-                continue
-            sync_table(conn, gateway, table, source_table, context, report, batch_rows,
-                       on_rows)
-            if table.destination == MACHINES_DESTINATION:
-                load_identity(conn, context)
-                conn.commit()
-        for name in UNUSED_TABLES:
-            source_table = present.get(name.lower())
-            if source_table is None:
-                report.absent_tables.append(name)
-                continue
-            total, unsynced = gateway.execute(
-                "select count(*), coalesce(sum(SyncedStatus is null "
-                f"or SyncedStatus not in (1, '1')), 0) from {quote_sqlite(source_table)}"
-            ).fetchone()
-            report.unused_tables[name] = (total, unsynced)
-        (report.open_cycles, report.rejects_unmarked, report.shifts_agreeing,
-         report.shifts_differing) = conn.execute(
-            sql.SQL("select (select count(*) from {open} where gateway_id = %s "
-                    "and fragments > 0), "
-                    "coalesce(sum(greatest(rej_count - scrap_marked, 0)), 0), "
-                    "count(*) filter (where reported and cycles = part_count), "
-                    "count(*) filter (where reported and cycles <> part_count) "
-                    "from {counters} where gateway_id = %s").format(
-                open=sql.Identifier(*OPEN_CYCLES_TABLE),
-                counters=sql.Identifier(*SHIFT_COUNTERS_TABLE)),
-            (gateway_id, gateway_id)).fetchone()
-        conn.commit()
+        return sync_open_gateway(conn, gateway, path, gateway_id, zone=zone,
+                                 statuses=statuses, parameters=parameters,
+                                 alarm_severity=alarm_severity, batch_rows=batch_rows,
+                                 iotid_is_machine_id=iotid_is_machine_id,
+                                 energy_categories=energy_categories,
+                                 interrupt_window=interrupt_window, on_rows=on_rows)
+    except sqlite3.DatabaseError as exc:
+        # Rows of the batches committed before are kept and marked synced: exactly once.
+        raise EdgeSyncError(
+            f"{path}: SQLite cannot read the file ({exc}): it is damaged; the rows synced "
+            f"before this point are kept; recover a copy (`sqlite3 {path.name} .recover`) "
+            f"and sync that") from None
     finally:
         gateway.close()
+
+
+def sync_open_gateway(conn: psycopg.Connection, gateway: sqlite3.Connection, path: Path,
+                      gateway_id: str, *, zone: tzinfo, statuses: Mapping[str, str] | None,
+                      parameters: Mapping[str, str] | None, alarm_severity: str,
+                      batch_rows: int, iotid_is_machine_id: bool,
+                      energy_categories: Sequence[str], interrupt_window: float,
+                      on_rows: Callable[[str, int], None] | None) -> SyncReport:
+    report = SyncReport(gateway_id)
+    present = template_tables(gateway)
+    row_keys = {}
+    for name in (*(table.name for table in EDGE_TABLES), *UNUSED_TABLES):
+        source_table = present.get(name.lower())
+        if source_table and "syncedstatus" not in {
+                column.lower() for column, _ in table_columns(gateway, source_table)}:
+            raise EdgeSyncError(f"{path}: {source_table} has no SyncedStatus column: not "
+                                f"a table of the SETU edge template")
+        if source_table and name not in UNUSED_TABLES:
+            try:
+                row_keys[source_table] = row_key_sql(gateway, source_table)
+            except EdgeSyncError as exc:
+                raise EdgeSyncError(f"{path}: {exc}") from None
+    context = MappingContext(
+        gateway_id=gateway_id, zone=zone, machine_ids_by_code={},
+        # --status of this run over master.gateway_statuses over the built-in meanings
+        statuses={**load_gateway_statuses(conn, gateway_id),
+                  **{normalized_key(k): v for k, v in (statuses or {}).items()}},
+        parameters={normalized_key(k): v for k, v in (parameters or {}).items()},
+        alarm_severity=alarm_severity, part_counters={},
+        iotid_is_machine_id=iotid_is_machine_id,
+        energy_categories=CONSUMPTION_CATEGORIES | {normalized_key(category)
+                                                    for category in energy_categories},
+        interrupt_window=interrupt_window, machine_shifts=load_machine_shifts(conn),
+        alarm_times=load_alarm_times(
+            gateway, present.get("machinewisealarmdetails_mvp"), zone),
+    )
+    load_identity(conn, context)
+    conn.commit()
+    for table in EDGE_TABLES:
+        source_table = present.get(table.name.lower())
+        if source_table is None:
+            report.absent_tables.append(table.name)
+            continue
+        sync_table(conn, gateway, table, source_table, context, report, batch_rows,
+                   on_rows, row_keys[source_table])
+        if table.destination == MACHINES_DESTINATION:
+            load_identity(conn, context)
+            conn.commit()
+    for name in UNUSED_TABLES:
+        source_table = present.get(name.lower())
+        if source_table is None:
+            report.absent_tables.append(name)
+            continue
+        total, unsynced = gateway.execute(
+            "select count(*), coalesce(sum(SyncedStatus is null "
+            f"or SyncedStatus not in (1, '1')), 0) from {quote_sqlite(source_table)}"
+        ).fetchone()
+        report.unused_tables[name] = (total, unsynced)
+    (report.open_cycles, report.rejects_unmarked, report.shifts_agreeing,
+     report.shifts_differing) = conn.execute(
+        sql.SQL("select (select count(*) from {open} where gateway_id = %s "
+                "and fragments > 0), "
+                "coalesce(sum(greatest(rej_count - scrap_marked, 0)), 0), "
+                "count(*) filter (where reported and cycles = part_count), "
+                "count(*) filter (where reported and cycles <> part_count) "
+                "from {counters} where gateway_id = %s").format(
+            open=sql.Identifier(*OPEN_CYCLES_TABLE),
+            counters=sql.Identifier(*SHIFT_COUNTERS_TABLE)),
+        (gateway_id, gateway_id)).fetchone()
+    conn.commit()
     return report
 
 
 def sync_table(conn: psycopg.Connection, gateway: sqlite3.Connection, table: EdgeTable,
                source_table: str, context: MappingContext, report: SyncReport,
-               batch_rows: int, on_rows: Callable[[str, int], None] | None) -> None:
+               batch_rows: int, on_rows: Callable[[str, int], None] | None,
+               key_sql: str = "rowid") -> None:
     columns = table_columns(gateway, source_table)
     names = [name for name, _ in columns]
     missing = [name for name in (*EXPECTED_COLUMNS[table.name], *TEMPLATE_BOOKKEEPING)
@@ -1090,7 +1218,8 @@ def sync_table(conn: psycopg.Connection, gateway: sqlite3.Connection, table: Edg
     version_sql = version_expression(names)
     cycles = table.bronze_table == "machine_cycles"
     counters = cycles or table.destination == SHIFT_COUNTERS_DESTINATION
-    for batch_names, rows in unsynced_batches(gateway, source_table, version_sql, batch_rows):
+    for batch_names, rows in unsynced_batches(gateway, source_table, version_sql, batch_rows,
+                                              key_sql):
         keys = [(row[0], row[1]) for row in rows]
         with conn.transaction():
             # The gateway marks these rows synced after this commit and never sends them
@@ -1110,7 +1239,7 @@ def sync_table(conn: psycopg.Connection, gateway: sqlite3.Connection, table: Edg
                 context.shift_counters = load_shift_counters(conn, context.gateway_id)
             mapped = [map_row(table, SourceRow(batch_names, row[2:], bookkeeping), key, context)
                       for row, key in zip(rows, keys, strict=True) if key not in done]
-            write_batch(conn, table, source_table, mapped, context.gateway_id)
+            write_batch_or_set_aside(conn, table, source_table, mapped, context.gateway_id)
             if cycles:
                 save_part_counters(conn, context.gateway_id, context.part_counters)
                 save_open_cycles(conn, context, source_table)
@@ -1134,7 +1263,8 @@ def sync_table(conn: psycopg.Connection, gateway: sqlite3.Connection, table: Edg
                 first = row.unmapped[0]
                 report.not_loaded[(table.name, first.reason, first.item)] += 1
         report.marked_synced += mark_synced(gateway, source_table, batch_names,
-                                            [(row[0], row[1], *row[2:]) for row in rows])
+                                            [(row[0], row[1], *row[2:]) for row in rows],
+                                            key_sql)
         if on_rows:
             on_rows(table.name, len(rows))
 

@@ -9,8 +9,10 @@ A device announces itself with one JSON object per line::
 (UTF-8 bytes of ``SETU_DEVICE_SECRET``), of the canonical message ``f"{device_serial}|{time}"``
 encoded as UTF-8, where ``time`` is the string exactly as sent (ISO 8601 with a UTC offset).
 
-Each message is accepted into ``_ingest.device_registry`` or rejected into
-``_ingest.error_ledger`` with its reason, in one transaction per file: nothing is dropped.
+Each message is accepted into ``_ingest.device_registry`` (through the SECURITY DEFINER
+function ``_ingest.provision_device``) or rejected into ``_ingest.error_ledger`` with its
+reason, in one transaction per file with a savepoint per message: nothing is dropped, and a
+message PostgreSQL refuses is recorded as refused_by_database instead of stopping the file.
 The secret is used here only: it is never logged, never written to the database, never passed
 to dbt or SQL, and an error ledger payload that happens to contain it has it redacted.
 The expected signature is never logged either (it would make the command a signing oracle).
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import io
 import json
 import logging
 import os
@@ -45,6 +48,7 @@ DEFAULT_MAX_SKEW_MINUTES = 5.0  # the contract's future_time margin, both ways h
 SOURCE = "provision"
 REGISTRY_TABLE = "_ingest.device_registry"
 ERROR_TABLE = "_ingest.error_ledger"
+REGISTER_FUNCTION = "_ingest.provision_device"
 REQUIRED_FIELDS = ("device_serial", "time", "firmware", "signature")
 MAX_LINE_CHARS = 16_384
 MAX_SERIAL_CHARS = 128
@@ -55,9 +59,11 @@ SIGNATURE = re.compile(r"[0-9a-fA-F]{64}")
 # Printable, no separator: the canonical message must split one way only.
 SERIAL = re.compile(r"[^|\x00-\x1f\x7f]+")
 
-# Rejection reasons, in the order they are checked.
+# Rejection reasons, in the order they are checked; the last is PostgreSQL refusing a
+# message the checks let through (kept as a reason, so one message never stops a file).
 MALFORMED, BAD_SIGNATURE, STALE, REPLAYED = "malformed", "bad_signature", "stale", "replayed"
-REASONS = (MALFORMED, BAD_SIGNATURE, STALE, REPLAYED)
+REFUSED_BY_DATABASE = "refused_by_database"
+REASONS = (MALFORMED, BAD_SIGNATURE, STALE, REPLAYED, REFUSED_BY_DATABASE)
 
 
 class ProvisionError(RuntimeError):
@@ -134,6 +140,33 @@ class _Malformed(ValueError):
     pass
 
 
+def _unstorable(value: Any) -> str | None:
+    """What PostgreSQL cannot store in text or jsonb (a NUL, a lone UTF-16 surrogate) that
+    value holds, keys included, or None."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            return "a NUL character"
+        if any("\ud800" <= char <= "\udfff" for char in value):
+            return "a lone surrogate (\\ud800-\\udfff)"
+        return None
+    if isinstance(value, dict):
+        value = [*value.keys(), *value.values()]
+    if isinstance(value, list):
+        return next(filter(None, map(_unstorable, value)), None)
+    return None
+
+
+def _storable(value: Any) -> Any:
+    """value (JSON-like) with NULs and lone surrogates spelled out, for the error ledger."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode().replace("\x00", "\\x00")
+    if isinstance(value, dict):
+        return {_storable(key): _storable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_storable(item) for item in value]
+    return value
+
+
 def _field(message: dict, name: str, limit: int | None = None) -> str:
     value = message.get(name)
     if value is None:
@@ -156,6 +189,9 @@ def _parse(line: str) -> tuple[dict, str, str, str, str, datetime]:
         raise _Malformed(f"not JSON: {exc.msg} at column {exc.colno}") from None
     if not isinstance(message, dict):
         raise _Malformed(f"not a JSON object but a {type(message).__name__}")
+    unstorable = _unstorable(message)
+    if unstorable:
+        raise _Malformed(f"holds {unstorable}, which a device never sends")
     missing = [name for name in REQUIRED_FIELDS if name not in message]
     if missing:
         raise _Malformed(f"missing field{'s' if len(missing) > 1 else ''} {', '.join(missing)}")
@@ -187,7 +223,7 @@ def check_message(line: str, line_number: int, secret: DeviceSecret, now: dateti
         except json.JSONDecodeError:
             parsed = None
         payload = parsed if isinstance(parsed, dict) else {"raw": line[:RAW_PAYLOAD_CHARS]}
-        return Verdict(line_number, MALFORMED, str(exc), secret.redact(payload))
+        return Verdict(line_number, MALFORMED, str(exc), _storable(secret.redact(payload)))
     payload = secret.redact(message)
     if not secret.verify(serial, time_text, signature):
         return Verdict(line_number, BAD_SIGNATURE,
@@ -231,6 +267,30 @@ def _record_error(conn: psycopg.Connection, source_name: str, verdict: Verdict,
     )
 
 
+def _record(conn: psycopg.Connection, source_name: str, verdict: Verdict,
+            result: ProvisionResult) -> Verdict:
+    """Write one message's verdict (the registry or the error ledger); the final verdict."""
+    if verdict.reason is None:
+        # The registry is written only through this function (setu_provision may execute
+        # it, nobody may write the table): newer than the device's last accepted message,
+        # or nothing is written, so a replay cannot roll firmware back.
+        (outcome,) = conn.execute(f"select {REGISTER_FUNCTION}(%s, %s, %s)",
+                                  (verdict.device_serial, verdict.firmware,
+                                   verdict.announced_at)).fetchone()
+        if outcome == "provisioned":
+            result.provisioned += 1
+            return verdict
+        if outcome == "updated":
+            result.updated += 1
+            return verdict
+        verdict = Verdict(verdict.line_number, REPLAYED,
+                          "not newer than the device's last accepted startup message",
+                          verdict.payload, verdict.device_serial)
+    _record_error(conn, source_name, verdict, verdict.reason, verdict.detail)
+    result.rejected[verdict.reason] += 1
+    return verdict
+
+
 def provision_lines(conn: psycopg.Connection, lines: Iterable[str], secret: DeviceSecret, *,
                     source_name: str, max_skew: timedelta = timedelta(
                         minutes=DEFAULT_MAX_SKEW_MINUTES),
@@ -246,37 +306,33 @@ def provision_lines(conn: psycopg.Connection, lines: Iterable[str], secret: Devi
                     result.blank_lines += 1
                     continue
                 verdict = check_message(line, line_number, secret, now, max_skew)
+                try:
+                    # One savepoint per message: a message PostgreSQL refuses is recorded
+                    # as refused and the file goes on, keeping what came before it.
+                    with conn.transaction():
+                        verdict = _record(conn, source_name, verdict, result)
+                except psycopg.errors.DataError as exc:
+                    verdict = Verdict(line_number, REFUSED_BY_DATABASE,
+                                      str(exc).splitlines()[0] if str(exc) else
+                                      type(exc).__name__, _storable(verdict.payload),
+                                      verdict.device_serial)
+                    _record_error(conn, source_name, verdict, verdict.reason, verdict.detail)
+                    result.rejected[verdict.reason] += 1
                 if verdict.reason is None:
-                    # Newer than the device's last accepted message, or nothing is written:
-                    # a replay (even inside the freshness window) cannot roll firmware back.
-                    row = conn.execute(
-                        f"insert into {REGISTRY_TABLE} (device_serial, firmware, announced_at)"
-                        " values (%s, %s, %s) on conflict (device_serial) do update set"
-                        " firmware = excluded.firmware, announced_at = excluded.announced_at,"
-                        " updated_at = now()"
-                        " where device_registry.announced_at < excluded.announced_at"
-                        " returning xmax = 0",
-                        (verdict.device_serial, verdict.firmware, verdict.announced_at),
-                    ).fetchone()
-                    if row is not None:
-                        if row[0]:
-                            result.provisioned += 1
-                        else:
-                            result.updated += 1
-                        log.debug("%s:%d: %s accepted (firmware %s)", source_name, line_number,
-                                  verdict.device_serial, verdict.firmware)
-                        continue
-                    verdict = Verdict(line_number, REPLAYED,
-                                      "not newer than the device's last accepted startup "
-                                      "message", verdict.payload, verdict.device_serial)
-                _record_error(conn, source_name, verdict, verdict.reason, verdict.detail)
-                result.rejected[verdict.reason] += 1
-                log.debug("%s:%d: rejected (%s): %s", source_name, line_number,
-                          verdict.reason, verdict.detail)
-    except psycopg.errors.UndefinedTable:
+                    log.debug("%s:%d: %s accepted (firmware %s)", source_name, line_number,
+                              verdict.device_serial, verdict.firmware)
+                else:
+                    log.debug("%s:%d: rejected (%s): %s", source_name, line_number,
+                              verdict.reason, verdict.detail)
+    except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedFunction):
         raise ProvisionError(
-            f"{REGISTRY_TABLE} or {ERROR_TABLE} does not exist: run `setu bronze` "
-            f"(or any dbt run) first"
+            f"{REGISTRY_TABLE}, {ERROR_TABLE} or {REGISTER_FUNCTION}() does not exist: run "
+            f"`setu bronze` (or any dbt run) first"
+        ) from None
+    except psycopg.errors.InsufficientPrivilege:
+        raise ProvisionError(
+            f"{conn.info.user} may not provision devices: a superuser grants it with "
+            f"`setu roles --grant {conn.info.user}=provision`"
         ) from None
     log.info("%s: %d accepted, %d rejected", source_name, result.accepted,
              result.rejected_total)
@@ -288,7 +344,9 @@ def provision_file(conn: psycopg.Connection, path: Path | str, secret: DeviceSec
                    now: datetime | None = None) -> ProvisionResult:
     """One file of JSON lines ('-' for standard input), in one transaction."""
     if str(path) == "-":
-        return provision_lines(conn, sys.stdin, secret, source_name="<stdin>",
+        # Read as the files are: bytes that are not UTF-8 become U+FFFD, never an exception.
+        stdin = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace")
+        return provision_lines(conn, stdin, secret, source_name="<stdin>",
                                max_skew=max_skew, now=now)
     path = Path(path)
     with path.open(encoding="utf-8", errors="replace") as handle:
@@ -317,9 +375,9 @@ def provision(files: tuple[str, ...], max_skew_minutes: float, log_level: str,
     HMAC-SHA256 of "<device_serial>|<time>" (time exactly as sent, ISO 8601 with offset)
     keyed with the secret in the environment variable SETU_DEVICE_SECRET. Accepted devices
     go to _ingest.device_registry; every rejected line goes to _ingest.error_ledger with its
-    reason (malformed, bad_signature, stale, replayed). One transaction per file ('-' reads
-    standard input). Exit code 0 when every message was accepted, 1 when some were
-    rejected, 2 on an error.
+    reason (malformed, bad_signature, stale, replayed, refused_by_database). One transaction
+    per file, a savepoint per message ('-' reads standard input). Exit code 0 when every
+    message was accepted, 1 when some were rejected, 2 on an error.
     """
     from rich.console import Console
 
