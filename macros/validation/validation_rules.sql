@@ -82,6 +82,14 @@
                 alias ~ "." ~ column ~ " in ('NaN', 'Infinity', '-Infinity')") -%}
         {%- endfor -%}
     {%- endif -%}
+    {%- set max_magnitude = var("setu_contract").get("max_magnitude") -%}
+    {%- if max_magnitude is not none -%}
+        {%- for column, data_type in rules["columns"]
+            if data_type.startswith("double precision") -%}
+            {%- do outside.append(
+                "abs(" ~ alias ~ "." ~ column ~ ") > " ~ (max_magnitude | float)) -%}
+        {%- endfor -%}
+    {%- endif -%}
     {%- for column, max_chars in rules["max_chars"].items() -%}
         {%- do outside.append(
             "char_length(" ~ alias ~ "." ~ column ~ ") > " ~ (max_chars | int)) -%}

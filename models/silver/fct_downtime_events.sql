@@ -18,7 +18,11 @@ final as (
         machine_id,
         down_start,
         time as down_end,
-        extract(epoch from time - down_start)::double precision as down_seconds,
+        -- quarantined rows pass here too, and theirs may be infinite
+        case
+            when quarantine_reason is null
+                then extract(epoch from time - down_start)::double precision
+        end as down_seconds,
         reason_code,
         program_name,
         silver.fn_get_shift_id(site_id, down_start) as shift_id,

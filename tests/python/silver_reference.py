@@ -59,9 +59,11 @@ REASON_ORDER = (
 )
 DEFAULT_TICKS_PER_MM = 20.0
 # Hostile values, out_of_range like the contract's ranges (issue #16): codes and names longer
-# than this, NaN or ±Infinity in any double precision column, and a time (or cycle_start,
-# down_start) more than MAX_EVENT_AGE_YEARS calendar years (UTC) before ingested_at.
+# than this, NaN, ±Infinity or beyond ±MAX_MAGNITUDE in any double precision column, and a
+# time (or cycle_start, down_start) more than MAX_EVENT_AGE_YEARS calendar years (UTC) before
+# ingested_at.
 MAX_CHARS = 256
+MAX_MAGNITUDE = 1e12
 LONG_TEXT_COLUMNS: dict[str, tuple[str, ...]] = {
     "machine_state_events": ("program_name",),
     "machine_cycles": ("program_name",),
@@ -111,7 +113,7 @@ def hostile(table: str, row: Row) -> bool:
     if any(row.get(c) is not None and len(row[c]) > MAX_CHARS
            for c in LONG_TEXT_COLUMNS.get(table, ())):
         return True
-    if any(row.get(c) is not None and not math.isfinite(row[c])
+    if any(row.get(c) is not None and not abs(row[c]) <= MAX_MAGNITUDE  # NaN fails too
            for c in DOUBLE_COLUMNS.get(table, ())):
         return True
     oldest = years_before(row["ingested_at"], MAX_EVENT_AGE_YEARS)

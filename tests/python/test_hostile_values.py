@@ -308,6 +308,7 @@ def test_the_contract_bounds_codes_names_numbers_and_event_age() -> None:
         name: table.double_columns for name, table in tables.items() if table.double_columns
     } == silver.DOUBLE_COLUMNS
     assert contract.finite_numbers() is True
+    assert contract.max_magnitude() == silver.MAX_MAGNITUDE
     assert contract.max_event_age() == (silver.MAX_EVENT_AGE_YEARS, "year")
     assert gold.MAX_EVENT_AGE_YEARS == silver.MAX_EVENT_AGE_YEARS
 

@@ -132,3 +132,9 @@ def max_event_age() -> tuple[int, str]:
 def finite_numbers() -> bool:
     """True when NaN and ±Infinity in a double precision column are out_of_range."""
     return bool(raw().get("finite_numbers", False))
+
+
+def max_magnitude() -> float | None:
+    """A double precision value beyond ±this is out_of_range (None: no bound)."""
+    value = raw().get("max_magnitude")
+    return None if value is None else float(value)
