@@ -225,9 +225,8 @@ class SimulationConfig:
     rates: BadInputRates = field(default_factory=BadInputRates)
     devices: int | None = None  # default: one per ~4 machines, at least one of each kind
     # Classified stoppages (bronze.downtime_events, contract v2). `setu simulate` and
-    # `setu demo` send them; off by default for library callers whose reconciliation still
-    # lists the v1 tables (soak.py's BRONZE_TO_FACT), where the extra rows would count as
-    # unreconciled. Off, every other row is exactly as before: stoppages draw from random
+    # `setu demo` send them; off by default, so a library caller's seed gives the rows it
+    # gave before v2. Off, every other row is exactly as before: stoppages draw from random
     # streams of their own.
     stoppages: bool = False
 
