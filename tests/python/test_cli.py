@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -14,17 +13,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from conftest import free_port
 from setu.cli import main
 from setu.warehouse.cluster import Cluster
 from setu.warehouse.paths import PROJECT_DIR
 
 BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture
