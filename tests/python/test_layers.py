@@ -44,10 +44,12 @@ def layer(module: str) -> str:
 def test_imports_only_go_down() -> None:
     graph = imports()
     assert len(graph) > 30, "the package was not found"
-    upward = sorted(f"{module} imports {target}" for module, targets in graph.items()
-                    for target in targets
-                    if layer(module) != layer(target)
-                    and LAYER[layer(target)] >= LAYER[layer(module)])
+    upward = sorted(
+        f"{module} imports {target}"
+        for module, targets in graph.items()
+        for target in targets
+        if layer(module) != layer(target) and LAYER[layer(target)] >= LAYER[layer(module)]
+    )
     assert not upward, "imports against the layers:\n  " + "\n  ".join(upward)
 
 
@@ -60,7 +62,7 @@ def test_no_import_cycle() -> None:
         state[module] = "open"
         for target in sorted(graph[module]):
             if state.get(target) == "open":
-                cycles.append(" → ".join([*path[path.index(target):], target]))
+                cycles.append(" → ".join([*path[path.index(target) :], target]))
             elif target not in state:
                 visit(target, [*path, target])
         state[module] = "done"
