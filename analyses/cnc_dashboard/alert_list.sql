@@ -2,6 +2,8 @@
     its catalogue text and when the same code was next CLEARED on the machine (null while
     open). Vars: dashboard_day (default the latest day in Gold), dashboard_machine_id
     (default every machine). -#}
+{{ config(enabled=target.type == 'postgres') }}
+
 with
 
 alarm_events as (

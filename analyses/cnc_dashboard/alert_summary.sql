@@ -1,6 +1,8 @@
 {#- Dashboard panel "Alert summary": RAISED alarms per machine and severity class on one
     site-local day (one row per machine, a column per class). Vars: dashboard_day (default
     the latest day in Gold), dashboard_machine_id (default every machine). -#}
+{{ config(enabled=target.type == 'postgres') }}
+
 with
 
 alerts as (

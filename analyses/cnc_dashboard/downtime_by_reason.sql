@@ -2,6 +2,8 @@
     up to the dashboard day (the local date of each stoppage's start), planned or not; codes
     missing from master.downtime_reasons show as unplanned with no description. Vars:
     dashboard_day, dashboard_machine_id, history_days (default 7). -#}
+{{ config(enabled=target.type == 'postgres') }}
+
 with
 
 downtime as (
@@ -14,8 +16,7 @@ reasons as (
 
 parameters as (
     select
-        {{ dashboard_parameters('downtime') }},
-        {{ var('history_days', 7) | int }} as history_days
+        {{ dashboard_parameters('downtime', with_history_days=true) }}
 ),
 
 history as (

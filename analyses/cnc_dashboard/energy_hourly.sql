@@ -1,6 +1,8 @@
 {#- Dashboard panel "Energy": kWh per UTC hour of each machine over one site-local day, with
     the day's total and its peak hour marked. Vars: dashboard_day (default the latest day in
     Gold), dashboard_machine_id (default every machine). -#}
+{{ config(enabled=target.type == 'postgres') }}
+
 with
 
 energy_hourly as (

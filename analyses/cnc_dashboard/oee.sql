@@ -3,6 +3,8 @@
     and unplanned hours and the reason that stopped the machine longest (gold.downtime_daily).
     Vars: dashboard_day (default the latest day in Gold), dashboard_machine_id (default every
     machine). -#}
+{{ config(enabled=target.type == 'postgres') }}
+
 with
 
 oee as (

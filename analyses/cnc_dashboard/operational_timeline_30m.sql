@@ -1,8 +1,10 @@
 {#- Dashboard panel "Operational timeline": the site-local day of a machine in 30-minute
     slots from local midnight, with the seconds spent in each state and the slot's dominant
-    state. An interval still open counts up to now; slots after now have no state. Vars:
-    dashboard_day (default the latest day in Gold), dashboard_machine_id (default every
-    machine). -#}
+    state (the most seconds, all its stretches in the slot together). An interval still
+    open counts up to now; slots after now have no state. Vars: dashboard_day (default the
+    latest day in Gold), dashboard_machine_id (default every machine). -#}
+{{ config(enabled=target.type == 'postgres') }}
+
 with
 
 state_intervals as (
@@ -29,7 +31,8 @@ slots as (
         machines.machine_code,
         parameters.local_date,
         slot.slot_start,
-        slot.slot_start + interval '30 minutes' as slot_end
+        slot.slot_start + interval '30 minutes' as slot_end,
+        slot.slot_start at time zone coalesce(machines.timezone, 'UTC') as slot_start_local
     from machines
     cross join parameters
     cross join
@@ -66,6 +69,18 @@ slot_states as (
     from slot_pieces
 ),
 
+-- A state the machine entered twice in a slot counts with both stretches.
+state_totals as (
+    select
+        machine_id,
+        slot_start,
+        state,
+        sum(state_seconds) as state_seconds
+    from slot_states
+    where state_seconds > 0
+    group by machine_id, slot_start, state
+),
+
 per_slot as (
     select
         machine_id,
@@ -75,8 +90,7 @@ per_slot as (
                 as {{ state }}_seconds,
         {%- endfor %}
         (array_agg(state order by state_seconds desc, state asc))[1] as dominant_state
-    from slot_states
-    where state_seconds > 0
+    from state_totals
     group by machine_id, slot_start
 ),
 
@@ -87,6 +101,7 @@ final as (
         slots.local_date,
         slots.slot_start,
         slots.slot_end,
+        slots.slot_start_local,
         per_slot.dominant_state,
         {%- for state in ['running', 'idle', 'setup', 'alarm', 'maintenance', 'off'] %}
             coalesce(per_slot.{{ state }}_seconds, 0) as {{ state }}_seconds,

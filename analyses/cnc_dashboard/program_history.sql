@@ -2,6 +2,8 @@
     time per machine and NC program, for the seven site-local days up to the dashboard day.
     Vars: dashboard_day (default the latest day in Gold), dashboard_machine_id (default every
     machine), history_days (default 7). -#}
+{{ config(enabled=target.type == 'postgres') }}
+
 with
 
 program_history as (
@@ -14,8 +16,7 @@ machines as (
 
 parameters as (
     select
-        {{ dashboard_parameters('program_history') }},
-        {{ var('history_days', 7) | int }} as history_days
+        {{ dashboard_parameters('program_history', with_history_days=true) }}
 ),
 
 final as (

@@ -2,6 +2,8 @@
     and coolant temperatures (°C) of each machine over one site-local day. Vars:
     dashboard_day (default the latest day in Gold), dashboard_machine_id (default every
     machine). -#}
+{{ config(enabled=target.type == 'postgres') }}
+
 with
 
 sensor_stats as (

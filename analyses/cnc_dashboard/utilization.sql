@@ -1,6 +1,8 @@
 {#- Dashboard panel "Utilization": hours per state and utilization % of each machine on one
     site-local day. Vars: dashboard_day (YYYY-MM-DD; default the latest day in Gold),
     dashboard_machine_id (default every machine). -#}
+{{ config(enabled=target.type == 'postgres') }}
+
 with
 
 utilization as (

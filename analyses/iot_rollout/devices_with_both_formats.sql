@@ -1,6 +1,8 @@
 {#- IoT rollout: devices seen in both formats (upgraded during the rollout), with their last
     legacy (ticks) and first new-format (mm) reading; `is_clean_cutover` is false when a
     device sent ticks again after its first mm reading. -#}
+{{ config(enabled=target.type == 'postgres') }}
+
 with
 
 readings as (

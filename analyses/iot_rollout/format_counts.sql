@@ -1,5 +1,7 @@
 {#- IoT rollout: readings and devices per UTC day in the legacy format (firmware sending
     ticks) and the new one (mm), with the new format's share of readings. -#}
+{{ config(enabled=target.type == 'postgres') }}
+
 with
 
 readings as (

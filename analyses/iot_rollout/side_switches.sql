@@ -1,6 +1,8 @@
 {#- IoT rollout: every switch of a device between LEFT and RIGHT (the sign of the value),
     also across a CENTER reading between them and across the change of format, compared in
     mm. One row per switch. -#}
+{{ config(enabled=target.type == 'postgres') }}
+
 with
 
 readings as (

@@ -1,6 +1,8 @@
 {#- IoT rollout: the most recent readings of every device in one unit (mm), whatever format
     the firmware sent, with the side. "Recent" is the window (var recent_window, default
     '1 hour') before the latest reading, so it also works on historic data. -#}
+{{ config(enabled=target.type == 'postgres') }}
+
 with
 
 readings as (

@@ -1,5 +1,5 @@
 {#- Example hierarchical continuous aggregate: one row per machine per UTC day, from
-    gold.telemetry_hourly (a continuous aggregate on a continuous aggregate; its bucket is a
+    rollups.telemetry_hourly (a continuous aggregate on a continuous aggregate; its bucket is a
     multiple of the hourly one). The mean
     power is weighted by the hourly sample counts so it equals the mean over the raw rows. -#}
 {{ config(

@@ -15,9 +15,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from unittest.mock import patch
 
 import psycopg
 
+from conftest import own_database
 from setu.tools.simulate import SimulationConfig, simulate_into_database
 from setu.warehouse.cluster import Cluster
 
@@ -48,26 +50,17 @@ _docs: set[int] = set()
 @contextmanager
 def on_database(name: str) -> Iterator[None]:
     """Point dbt and `setu` (through the generated profile) at another database."""
-    saved = os.environ.get("SETU_PG_DATABASE")
-    os.environ["SETU_PG_DATABASE"] = name
-    try:
+    with patch.dict(os.environ, SETU_PG_DATABASE=name):
         yield
-    finally:
-        if saved is None:
-            os.environ.pop("SETU_PG_DATABASE", None)
-        else:
-            os.environ["SETU_PG_DATABASE"] = saved
 
 
 def small_build(cluster: Cluster, dbt_run: Callable[[list[str]], int]) -> Build:
     """The built warehouse; the first call builds it (about 15 s)."""
     if cluster.port in _builds:
         return _builds[cluster.port]
-    cluster.psql(f"drop database if exists {DATABASE} with (force)", db="postgres")
-    url = cluster.create_database(DATABASE)
     target_path = Path(tempfile.mkdtemp(prefix="setu-analyst-target-"))
     target = ["--target-path", str(target_path)]
-    with on_database(DATABASE):
+    with own_database(cluster, DATABASE) as url:
         assert dbt_run(["--quiet", "run-operation", "setup_warehouse", *target]) == 0
         config = SimulationConfig(machines=MACHINES, start=START, duration=DURATION, seed=SEED,
                                   stoppages=True)

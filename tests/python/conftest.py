@@ -17,7 +17,9 @@ import os
 import socket
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from unittest.mock import patch
 
 import psycopg
 import pytest
@@ -57,17 +59,24 @@ def cluster() -> Iterator[Cluster]:
     home = Path(tempfile.mkdtemp(prefix="setu-test-", dir="/var/tmp"))
     home.chmod(0o755)
     test_cluster = Cluster(home=home, port=free_port(), tuning="test")
-    saved = {key: os.environ.get(key) for key in ("SETU_HOME", "SETU_PG_PORT", "SETU_TARGET")}
-    os.environ.update(SETU_HOME=str(home), SETU_PG_PORT=str(test_cluster.port))
-    os.environ.pop("SETU_TARGET", None)
-    test_cluster.start()
-    yield test_cluster
-    test_cluster.destroy()
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SETU_HOME", str(home))
+        patch.setenv("SETU_PG_PORT", str(test_cluster.port))
+        patch.delenv("SETU_TARGET", raising=False)
+        test_cluster.start()
+        yield test_cluster
+        test_cluster.destroy()
+
+
+@contextmanager
+def own_database(cluster: Cluster, name: str, **env: str) -> Iterator[str]:
+    """A new, empty database of a test module's own in the session cluster (dropped first if
+    an earlier run left it), with `setu` and dbt pointed at it (and env set) inside the
+    block; yields its URL. The database outlives the block, the environment does not."""
+    cluster.psql(f"drop database if exists {name} with (force)", db="postgres")
+    url = cluster.create_database(name)
+    with patch.dict(os.environ, SETU_PG_DATABASE=name, **env):
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import date, datetime, time
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
@@ -88,6 +90,51 @@ def test_operational_timeline_has_48_slots_a_day(run: Query) -> None:
     # No daylight-saving change on the test day: 48 half hours from local midnight.
     assert slots and set(slots.values()) == {48}
     assert any(row["dominant_state"] == "RUNNING" for row in rows)
+
+
+def test_timeline_dominant_state_has_the_most_seconds(run: Query) -> None:
+    """A state entered twice in a slot counts with both stretches (ties: by name)."""
+    rows = run("cnc_dashboard/operational_timeline_30m.sql")
+    for row in rows:
+        seconds = {state: row[f"{state.lower()}_seconds"] for state in STATES}
+        busiest = min((state for state in STATES if seconds[state] > 0),
+                      key=lambda state: (-seconds[state], state), default=None)
+        assert row["dominant_state"] == busiest, row
+
+
+def test_timeline_adds_up_the_stretches_of_a_state(build: Build, compiled: Path) -> None:
+    """RUNNING 10 min, IDLE 12 min, RUNNING 8 min: the slot is RUNNING's (18 min), though
+    IDLE's single stretch is the longest. Written into the facts in a transaction that is
+    rolled back, in a slot of the test day before the simulation starts."""
+    sql = (compiled / "cnc_dashboard" / "operational_timeline_30m.sql").read_text()
+    with psycopg.connect(build.url, row_factory=dict_row) as conn:
+        conn.execute("set time zone 'UTC'")
+        zone = conn.execute("select s.timezone from master.machines as m inner join"
+                            " master.sites as s using (site_id) where m.machine_id = 1"
+                            ).fetchone()["timezone"]
+        stretches = [("RUNNING", "00:00", "00:10"), ("IDLE", "00:10", "00:22"),
+                     ("RUNNING", "00:22", "00:30")]
+        for number, (state, start, end) in enumerate(stretches, start=1):
+            conn.execute(
+                "insert into silver.fct_state_intervals"
+                " (bronze_id, machine_id, state, valid_from, valid_to, etl_batch_id)"
+                " values (%s, 1, %s, (%s::date + %s::time) at time zone %s,"
+                " (%s::date + %s::time) at time zone %s, 0)",
+                (-number, state, build.day, start, zone, build.day, end, zone))
+        midnight = datetime.combine(date.fromisoformat(build.day), time(), ZoneInfo(zone))
+        [slot] = [row for row in conn.execute(sql).fetchall()
+                  if row["machine_id"] == 1 and row["slot_start"] == midnight]
+        conn.rollback()
+    assert (slot["running_seconds"], slot["idle_seconds"]) == (1080, 720)
+    assert slot["dominant_state"] == "RUNNING"
+
+
+def test_every_analysis_is_for_the_warehouse_only() -> None:
+    """The lake target (Spark) builds none of the Gold the analyses read: each disables
+    itself there, as dbt < 1.12 has no project-level config for analyses."""
+    for name in ANALYSES:
+        text = (PROJECT_DIR / "analyses" / name).read_text()
+        assert "{{ config(enabled=target.type == 'postgres') }}" in text, name
 
 
 def test_temperature_box_plot(run: Query) -> None:

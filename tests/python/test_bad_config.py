@@ -21,6 +21,7 @@ import psycopg
 import pytest
 from click.testing import CliRunner
 
+from conftest import own_database
 from setu.cli import main
 from setu.warehouse.cluster import Cluster
 from setu.warehouse.paths import PROJECT_DIR
@@ -55,7 +56,6 @@ class Project:
 
 @pytest.fixture(scope="module")
 def project(cluster: Cluster, dbt_run) -> Iterator[Project]:
-    url = cluster.create_database(DATABASE)
     scratch = Path(tempfile.mkdtemp(prefix="setu-test-badcfg-", dir="/var/tmp"))
     folder = scratch / "project"
     folder.mkdir()
@@ -65,21 +65,14 @@ def project(cluster: Cluster, dbt_run) -> Iterator[Project]:
             shutil.copytree(source, folder / name)
         elif source.exists():
             shutil.copy(source, folder / name)
-    env = {"SETU_PG_DATABASE": DATABASE, "DBT_TARGET_PATH": str(scratch / "target"),
-           "DBT_LOG_PATH": str(scratch / "logs")}
-    saved = {key: os.environ.get(key) for key in env}
-    os.environ.update(env)
     try:
-        assert dbt_run(["run", "--project-dir", str(folder)]) == 0
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute("create table if not exists public.x (a int)")
-        yield Project(folder, url)
+        with own_database(cluster, DATABASE, DBT_TARGET_PATH=str(scratch / "target"),
+                          DBT_LOG_PATH=str(scratch / "logs")) as url:
+            assert dbt_run(["run", "--project-dir", str(folder)]) == 0
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute("create table if not exists public.x (a int)")
+            yield Project(folder, url)
     finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
         shutil.rmtree(scratch, ignore_errors=True)
 
 

@@ -13,7 +13,6 @@ batches to interrupt; the cluster is always started again, so later modules are 
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import subprocess
@@ -27,19 +26,13 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from conftest import own_database
 from setu.warehouse.cluster import Cluster
+from silver_reference import FACT_OF  # Silver fact of each Bronze table, read from contract.md
 
 DATABASE = "setu_crash"
 BATCH_VARS = ["--vars", "{setu_batch_size: 2000}"]
 SETU = Path(sys.executable).parent / "setu"
-# Silver fact of each Bronze table (reconciliation is by bronze_id).
-FACT_OF = {
-    "machine_state_events": "fct_state_intervals",
-    "machine_cycles": "fct_machine_cycles",
-    "machine_telemetry": "fct_telemetry",
-    "alarms": "fct_alarm_events",
-    "platform_extension": "fct_platform_extension",
-}
 # Columns that record when or in which batch a row was written, not what it says.
 BOOKKEEPING = {"etl_batch_id", "quarantined_at", "refreshed_at", "updated_at"}
 # Four hours of a 12-machine site per test: 18,000 telemetry samples (9 batches of 2,000) with
@@ -111,29 +104,21 @@ class CrashDatabase:
 
 @pytest.fixture(scope="module")
 def crash_db(cluster: Cluster, dbt_run) -> Iterator[CrashDatabase]:
-    url = cluster.create_database(DATABASE)
     scratch = Path(tempfile.mkdtemp(prefix="setu-test-crash-", dir="/var/tmp"))
-    env = {"SETU_PG_DATABASE": DATABASE, "DBT_TARGET_PATH": str(scratch / "target"),
-           "DBT_LOG_PATH": str(scratch / "logs")}
-    saved = {key: os.environ.get(key) for key in env}
-    os.environ.update(env)
     try:
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(f"alter database {DATABASE} set synchronous_commit = off")
-        # Master rows before the first build: the job refreshes no dimension tables.
-        assert dbt_run(["run-operation", "setup_warehouse", *BATCH_VARS]) == 0
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute("insert into master.sites values (81, 'CRASH', 'Europe/Berlin')")
-            conn.execute("insert into master.machines"
-                         " select m, 'C' || m, 81 from generate_series(8101, 8112) as m")
-        assert dbt_run(["run", *BATCH_VARS]) == 0
-        yield CrashDatabase(cluster, url)
+        with own_database(cluster, DATABASE, DBT_TARGET_PATH=str(scratch / "target"),
+                          DBT_LOG_PATH=str(scratch / "logs")) as url:
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute(f"alter database {DATABASE} set synchronous_commit = off")
+            # Master rows before the first build: the job refreshes no dimension tables.
+            assert dbt_run(["run-operation", "setup_warehouse", *BATCH_VARS]) == 0
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute("insert into master.sites values (81, 'CRASH', 'Europe/Berlin')")
+                conn.execute("insert into master.machines"
+                             " select m, 'C' || m, 81 from generate_series(8101, 8112) as m")
+            assert dbt_run(["run", *BATCH_VARS]) == 0
+            yield CrashDatabase(cluster, url)
     finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
         shutil.rmtree(scratch, ignore_errors=True)
 
 

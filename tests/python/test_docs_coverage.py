@@ -13,8 +13,10 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
 
 from analyst_build import docs_site
+from setu.warehouse.paths import PROJECT_DIR
 
 PACKAGE = "setu"
 # A model description states its grain.
@@ -185,3 +187,13 @@ def test_overview_and_shared_doc_blocks(artifacts) -> None:
     assert "medallion" in overview.lower() and "watermark" in overview.lower()
     for name in ("machine_id", "local_date", "bronze_id", "etl_batch_id"):
         assert name in docs, f"shared doc block {name} is missing from models/_shared__docs.md"
+
+
+def test_every_configured_project_path_exists() -> None:
+    """dbt skips a missing folder in silence: a path to nowhere hides resources, not errors."""
+    project = yaml.safe_load((PROJECT_DIR / "dbt_project.yml").read_text())
+    configured = {key: project[key] for key in project if key.endswith("-paths")}
+    assert {"model-paths", "seed-paths", "test-paths", "analysis-paths"} <= set(configured)
+    missing = [f"{key}: {path}" for key, paths in configured.items() for path in paths
+               if not (PROJECT_DIR / path).is_dir()]
+    assert not missing, "dbt_project.yml names folders that do not exist: " + ", ".join(missing)

@@ -27,6 +27,7 @@ import psycopg
 import pytest
 from click.testing import CliRunner
 
+from conftest import own_database
 from gold_reference import SELECTION, dbt_args
 from setu.ingest.connectors.edge_sync import sync_edge, sync_gateway
 
@@ -89,11 +90,8 @@ def unsynced_rows(path: Path) -> dict[str, list[dict]]:
 
 @pytest.fixture(scope="module")
 def synced(cluster, dbt_run, tmp_path_factory) -> Iterator[Synced]:
-    cluster.psql(f"drop database if exists {DATABASE} with (force)", db="postgres")
-    url = cluster.create_database(DATABASE)
     folder = tmp_path_factory.mktemp("gateways")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("SETU_PG_DATABASE", DATABASE)
+    with own_database(cluster, DATABASE) as url:
         assert dbt_run(dbt_args("--quiet", "run-operation", "setup_warehouse")) == 0
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("insert into master.sites values (%s, 'EDGE', %s)", (SITE_ID, ZONE_NAME))

@@ -24,6 +24,7 @@ import psycopg
 import pytest
 from click.testing import CliRunner
 
+from conftest import own_database
 from setu.ingest.connectors.edge_sync import PAUSE_AFTER_COMMIT_ENV, PAUSE_MARKER, sync_edge
 
 DATABASE = "setu_test_edge_sync"
@@ -112,11 +113,8 @@ class Outcome:
 @pytest.fixture(scope="module")
 def db(cluster, dbt_run, tmp_path_factory) -> Iterator[str]:
     """A database of this module's own with the Bronze DDL and the module's machines."""
-    cluster.psql(f"drop database if exists {DATABASE} with (force)", db="postgres")
-    url = cluster.create_database(DATABASE)
     scratch = tmp_path_factory.mktemp("dbt")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("SETU_PG_DATABASE", DATABASE)
+    with own_database(cluster, DATABASE) as url:
         assert dbt_run(["--quiet", "run-operation", "setup_warehouse", "--target-path",
                         str(scratch / "target"), "--log-path", str(scratch / "logs")]) == 0
         with psycopg.connect(url, autocommit=True) as conn:

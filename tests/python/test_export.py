@@ -22,6 +22,7 @@ from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from unittest.mock import patch
 from zoneinfo import ZoneInfo
 
 import psycopg
@@ -29,6 +30,7 @@ import pyarrow.fs as pa_fs
 import pyarrow.parquet as pq
 import pytest
 
+from conftest import free_port
 from setu.ops import export as lake_export
 from setu.tools.simulate import SimulationConfig, simulate_into_database
 from setu.warehouse.cluster import Cluster
@@ -37,12 +39,6 @@ SETU = Path(sys.executable).parent / "setu"
 DATABASE = "setu_export"
 # 21:00-01:00 UTC: Berlin's machines cross local midnight, Kolkata's do not.
 START = datetime(2026, 11, 1, 21, 0, tzinfo=UTC)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class Plant:
@@ -63,16 +59,8 @@ class Plant:
     def dbt(self, *args: str) -> None:
         from setu.warehouse import dbt
 
-        saved = {key: os.environ.get(key) for key in self.env}
-        os.environ.update(self.env)
-        try:
+        with patch.dict(os.environ, self.env):
             assert dbt.run(list(args)) == 0, f"dbt {' '.join(args)} failed on {self.database}"
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
 
     def simulate(self, machines: int, start: datetime, duration: timedelta, seed: int) -> None:
         with self.connect() as conn:

@@ -13,6 +13,7 @@ import pyarrow.parquet as pa_parquet
 import pytest
 from click.testing import CliRunner
 
+from conftest import own_database
 from setu.cli.ingest import ingest
 from setu.ingest.loader import (
     IngestError,
@@ -32,10 +33,7 @@ TELEMETRY = TABLE_COLUMNS["machine_telemetry"]
 @pytest.fixture(scope="module")
 def db(cluster, dbt_run) -> str:
     """A database of this module's own, with the Bronze DDL applied through dbt."""
-    cluster.psql(f"drop database if exists {DATABASE} with (force)", db="postgres")
-    url = cluster.create_database(DATABASE)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("SETU_PG_DATABASE", DATABASE)
+    with own_database(cluster, DATABASE) as url:
         assert dbt_run(["--quiet", "run-operation", "setup_warehouse"]) == 0
     return url
 

@@ -17,6 +17,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from unittest.mock import patch
 from zoneinfo import ZoneInfo
 
 import psycopg
@@ -24,12 +25,12 @@ import pyarrow.fs as pa_fs
 import pyarrow.parquet as pq
 import pytest
 
+from conftest import free_port
 from setu.warehouse.cluster import Cluster
 from test_export import (
     START,
     Plant,
     exported_specs,
-    free_port,
     insert_late_events,
     lake_rows,
 )
@@ -63,16 +64,8 @@ class Fleet:
         env = {"SETU_LAKE": str(self.lake), "SETU_LAKE_STATE": str(self.state),
                "DBT_TARGET_PATH": str(self.scratch / "target-lake"),
                "DBT_LOG_PATH": str(self.scratch / "logs-lake"), "SETU_LAKE_CORES": "1"}
-        saved = {key: os.environ.get(key) for key in env}
-        os.environ.update(env)
-        try:
+        with patch.dict(os.environ, env):
             assert dbt.run([command, "--target", "lake"]) == 0, f"dbt {command} on Spark failed"
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
 
     def export_all(self) -> None:
         for name, plant in self.plants.items():

@@ -13,6 +13,7 @@ import psycopg
 import pytest
 from click.testing import CliRunner
 
+from conftest import own_database
 from setu.cli import main
 from setu.cli.ingest import ingest
 from setu.ingest.connectors.mtconnect import (
@@ -158,11 +159,8 @@ def test_mapping_file_overrides_the_sections_it_names(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def db(cluster, dbt_run, tmp_path_factory) -> Iterator[str]:
-    cluster.psql(f"drop database if exists {DATABASE} with (force)", db="postgres")
-    url = cluster.create_database(DATABASE)
     scratch = tmp_path_factory.mktemp("dbt")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("SETU_PG_DATABASE", DATABASE)
+    with own_database(cluster, DATABASE) as url:
         dbt_paths = ["--target-path", str(scratch / "target"), "--log-path",
                      str(scratch / "logs")]
         assert dbt_run(["--quiet", "run-operation", "setup_warehouse", *dbt_paths]) == 0

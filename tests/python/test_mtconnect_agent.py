@@ -22,6 +22,7 @@ import psycopg
 import pytest
 from click.testing import CliRunner
 
+from conftest import own_database
 from setu.cli import main
 
 DATABASE = "setu_test_mtconnect_agent"
@@ -36,11 +37,8 @@ TABLES = ("machine_state_events", "machine_cycles", "machine_telemetry", "alarms
 
 @pytest.fixture(scope="module")
 def db(cluster, dbt_run, tmp_path_factory) -> Iterator[str]:
-    cluster.psql(f"drop database if exists {DATABASE} with (force)", db="postgres")
-    url = cluster.create_database(DATABASE)
     scratch = tmp_path_factory.mktemp("dbt")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("SETU_PG_DATABASE", DATABASE)
+    with own_database(cluster, DATABASE) as url:
         assert dbt_run(["--quiet", "run-operation", "setup_warehouse", "--target-path",
                         str(scratch / "target"), "--log-path", str(scratch / "logs")]) == 0
         yield url

@@ -16,6 +16,7 @@ import psycopg
 import pytest
 from click.testing import CliRunner
 
+from conftest import own_database
 from setu.cli import main
 from setu.ingest.connectors.provision import DeviceSecret, canonical_message
 from setu.warehouse.paths import PROJECT_DIR, state_dir
@@ -28,10 +29,7 @@ OTHER_SECRET = secrets.token_hex(24)
 @pytest.fixture(scope="module")
 def db(cluster, dbt_run) -> Iterator[str]:
     """A database of this module's own, with the Bronze DDL (and provisioning tables)."""
-    cluster.psql(f"drop database if exists {DATABASE} with (force)", db="postgres")
-    url = cluster.create_database(DATABASE)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("SETU_PG_DATABASE", DATABASE)
+    with own_database(cluster, DATABASE) as url:
         assert dbt_run(["--quiet", "run-operation", "setup_warehouse"]) == 0
         yield url
 

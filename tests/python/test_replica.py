@@ -6,7 +6,6 @@ module's own, in a database without TimescaleDB."""
 from __future__ import annotations
 
 import contextlib
-import socket
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -17,6 +16,7 @@ import psycopg
 import pytest
 from click.testing import CliRunner, Result
 
+from conftest import free_port
 from setu.cli import main
 from setu.ops.replica import strip_timescaledb
 from setu.warehouse.cluster import Cluster
@@ -34,12 +34,6 @@ MACHINE_TABLES = (
     "webapp.machine_status_current",
 )
 WAIT_SECONDS = 30
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def setu(*args: str) -> Result:

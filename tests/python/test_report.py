@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 import shutil
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
@@ -12,6 +14,8 @@ from click.testing import CliRunner
 
 from analyst_build import Build, on_database, small_build
 from setu.cli import main
+from setu.ops import report as report_module
+from setu.warehouse.paths import PROJECT_DIR
 
 
 @pytest.fixture(scope="module")
@@ -93,3 +97,57 @@ def test_png(build: Build, tmp_path: Path) -> None:
     result = report(build, "--out", str(tmp_path / "r.html"), "--png", str(png))
     assert result.exit_code == 0, result.output
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
+
+
+def test_the_report_runs_every_dashboard_analysis() -> None:
+    dashboard = {path.stem for path in (PROJECT_DIR / "analyses" / "cnc_dashboard").glob("*.sql")}
+    assert set(report_module.ANALYSES) == dashboard
+
+
+def test_a_dashboard_change_shows_in_the_report(build: Build, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """The panels are the analyses' rows: change what an analysis returns, the page follows."""
+    compile_dashboard = report_module.compile_dashboard
+
+    def changed(target):
+        queries = compile_dashboard(target)
+        queries["utilization"] = (f"select changed.*, 12.3 as shown_pct"
+                                  f" from ({queries['utilization']}) as changed")
+        return queries
+
+    monkeypatch.setattr(report_module, "compile_dashboard", changed)
+    monkeypatch.setattr(report_module, "utilization_panel", lambda data: "".join(
+        f"<p>{row['machine_code']}: {row['shown_pct']} %</p>" for row in data.utilization))
+    out = tmp_path / "changed.html"
+    assert report(build, "--day", build.day, "--out", str(out)).exit_code == 0
+    page = out.read_text()
+    assert page.count(": 12.3 %</p>") == 3  # the small build's machines
+
+
+def test_timeline_slots_are_the_analysis_dominant_states(build: Build, tmp_path: Path) -> None:
+    """Each slot's colour is the state with the most seconds in it, all its stretches
+    together, computed here from the state intervals."""
+    out = tmp_path / "timeline.html"
+    assert report(build, "--day", build.day, "--machine", "1", "--out", str(out)).exit_code == 0
+    panel = out.read_text().split("<h2>Operational timeline", 1)[1].split("</section>", 1)[0]
+    shown = re.findall(r"<title>(\d\d:\d\d) ([A-Z]+|no data)</title>", panel)
+    with psycopg.connect(build.url) as conn:
+        zone, = conn.execute("select s.timezone from master.machines as m inner join"
+                             " master.sites as s using (site_id) where m.machine_id = 1"
+                             ).fetchone()
+        intervals = conn.execute(
+            "select state, valid_from, coalesce(valid_to, now()) from silver.fct_state_intervals"
+            " where machine_id = 1").fetchall()
+    start = datetime.combine(date.fromisoformat(build.day), time(), ZoneInfo(zone))
+    expected = []
+    for slot in range(48):
+        begin = start + timedelta(minutes=30 * slot)
+        end = begin + timedelta(minutes=30)
+        seconds: dict[str, float] = {}
+        for state, valid_from, valid_to in intervals:
+            overlap = (min(valid_to, end) - max(valid_from, begin)).total_seconds()
+            if overlap > 0:
+                seconds[state] = seconds.get(state, 0) + overlap
+        dominant = min(seconds, key=lambda s: (-seconds[s], s)) if seconds else "no data"
+        expected.append((f"{begin:%H:%M}", dominant))
+    assert shown == expected

@@ -7,7 +7,6 @@ cluster-wide and harmless to the other modules)."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -18,6 +17,7 @@ import pytest
 from click.testing import CliRunner
 from psycopg import errors
 
+from conftest import own_database
 from setu.cli import main
 from setu.warehouse.cluster import Cluster
 
@@ -68,36 +68,29 @@ def insert_bronze(conn: psycopg.Connection, hours: int = 2, day: int = 4) -> Non
 
 @pytest.fixture(scope="module")
 def roles_db(cluster: Cluster, dbt_run) -> Iterator[RolesDatabase]:
-    url = cluster.create_database(DATABASE)
     scratch = Path(tempfile.mkdtemp(prefix="setu-test-roles-", dir="/var/tmp"))
-    env = {"SETU_PG_DATABASE": DATABASE, "DBT_TARGET_PATH": str(scratch / "target"),
-           "DBT_LOG_PATH": str(scratch / "logs")}
-    saved = {key: os.environ.get(key) for key in env}
-    os.environ.update(env)
     try:
-        assert dbt_run(["run-operation", "setup_warehouse"]) == 0
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute("insert into master.sites values (91, 'ROLES', 'Europe/Berlin')")
-            conn.execute("insert into master.machines values (9101, 'R1', 91), (9102, 'R2', 91)")
-            insert_bronze(conn)
-            for login in LOGINS:
-                conn.execute(f"""
-                    do $$ begin
-                        if not exists (select from pg_roles where rolname = '{login}') then
-                            create role {login} login;
-                        end if;
-                    end $$""")
-        assert dbt_run(["run"]) == 0
-        grants = [f"--grant={login}={role}" for login, role in LOGINS.items()]
-        setu_roles(*grants)
-        setu_roles(*grants)  # idempotent
-        yield RolesDatabase(cluster, url, scratch)
+        with own_database(cluster, DATABASE, DBT_TARGET_PATH=str(scratch / "target"),
+                          DBT_LOG_PATH=str(scratch / "logs")) as url:
+            assert dbt_run(["run-operation", "setup_warehouse"]) == 0
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute("insert into master.sites values (91, 'ROLES', 'Europe/Berlin')")
+                conn.execute("insert into master.machines values (9101, 'R1', 91),"
+                             " (9102, 'R2', 91)")
+                insert_bronze(conn)
+                for login in LOGINS:
+                    conn.execute(f"""
+                        do $$ begin
+                            if not exists (select from pg_roles where rolname = '{login}') then
+                                create role {login} login;
+                            end if;
+                        end $$""")
+            assert dbt_run(["run"]) == 0
+            grants = [f"--grant={login}={role}" for login, role in LOGINS.items()]
+            setu_roles(*grants)
+            setu_roles(*grants)  # idempotent
+            yield RolesDatabase(cluster, url, scratch)
     finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
         shutil.rmtree(scratch, ignore_errors=True)
 
 

@@ -382,6 +382,55 @@ def test_stoppages_planned_unplanned_and_uncatalogued(clean_day):
         assert before and before[-1] != "RUNNING", stop
 
 
+def test_master_fill_keeps_the_operators_rows(rated_run):
+    """Master data is the operators': the demo's fill adds what is missing and changes no row
+    that is already there."""
+    from setu.tools.fleet_model import make_device
+    from setu.tools.simulate import upsert_master_data
+
+    edits = {
+        "sites": ("update master.sites set timezone = 'UTC' where site_id = 1",
+                  "select timezone from master.sites where site_id = 1", "UTC"),
+        "downtime_reasons": (
+            "update master.downtime_reasons set planned = false where reason_code = 'BREAK'",
+            "select planned from master.downtime_reasons where reason_code = 'BREAK'", False),
+        "machines": ("update master.machines set machine_code = 'LATHE-7' where machine_id = 1",
+                     "select machine_code from master.machines where machine_id = 1",
+                     "LATHE-7"),
+    }
+    with psycopg.connect(rated_run) as conn:
+        for update, _, _ in edits.values():
+            conn.execute(update)
+        conn.execute("delete from master.alarm_codes where alarm_code = 'OP-010'")
+        config = SimulationConfig(machines=4, start=START, duration=timedelta(hours=1))
+        upsert_master_data(conn, config, [make_device(i, 11) for i in range(5)])
+        kept = {table: conn.execute(query).fetchone()[0]
+                for table, (_, query, _) in edits.items()}
+        restored = conn.execute(
+            "select description from master.alarm_codes where alarm_code = 'OP-010'").fetchone()
+        conn.rollback()
+    assert kept == {table: value for table, (_, _, value) in edits.items()}
+    assert restored == ("Operator call",), "a missing row is filled from seeds/"
+
+
+def test_fleet_reads_its_master_data_from_the_seeds(tmp_path, monkeypatch):
+    from setu.tools import fleet_model
+
+    (tmp_path / "seeds").mkdir()
+    (tmp_path / "seeds" / "demo_sites.csv").write_text(
+        "site_id,site_code,timezone,ambient_c\n7,OSL,Europe/Oslo,18.5\n")
+    (tmp_path / "seeds" / "demo_shifts.csv").write_text(
+        "site_id,shift_id,shift_name,start_local,end_local\n7,1,day,06:30:00,18:30:00\n"
+        "7,2,night,18:30:00,06:30:00\n")
+    monkeypatch.setattr(fleet_model, "PROJECT_DIR", tmp_path)
+    [site] = fleet_model._sites()
+    assert (site.site_id, site.site_code, site.timezone, site.ambient_c) == (
+        7, "OSL", "Europe/Oslo", 18.5)
+    assert [(shift.name, shift.start_local.isoformat(), shift.end_local.isoformat())
+            for shift in site.shifts] == [("day", "06:30:00", "18:30:00"),
+                                          ("night", "18:30:00", "06:30:00")]
+
+
 def test_platform_extension_rollout(clean_day):
     rows = [by_name("platform_extension", row) for row in clean_day["platform_extension"]]
     units = Counter((row["unit"], row["firmware"]) for row in rows)

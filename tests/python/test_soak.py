@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from conftest import own_database
 from setu.tools.soak import REPORT_END, REPORT_START, SoakConfig, run_soak, write_report
 
 DATABASE = "setu_test_soak"
@@ -15,10 +16,7 @@ DATABASE = "setu_test_soak"
 @pytest.fixture(scope="module")
 def soak_db(cluster, dbt_run) -> Iterator[str]:
     """A database of this module's own with every model built (registered for the jobs)."""
-    cluster.psql(f"drop database if exists {DATABASE} with (force)", db="postgres")
-    url = cluster.create_database(DATABASE)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("SETU_PG_DATABASE", DATABASE)
+    with own_database(cluster, DATABASE) as url:
         assert dbt_run(["--quiet", "run"]) == 0
         yield url
 

@@ -1,18 +1,19 @@
 """`setu report`: the CNC dashboard panels of one site-local day on one self-contained page.
 
 The panels are those of the dashboards (exposures machine_dashboard, energy_dashboard,
-alerts_dashboard and oee_dashboard; the queries in analyses/cnc_dashboard/): utilization, the
-30-minute operational timeline, temperature box plots, OEE with the day's stoppages by
-reason, program history, hourly energy with the peak hour and the day's total, and the
-alerts. Everything is read from Gold (and the state intervals for the timeline) and drawn as
-inline SVG in one HTML file: no plotting library,
-nothing fetched when the page opens. `--png` also takes a screenshot of it with headless
-Chromium (Debian package `chromium`).
+alerts_dashboard and oee_dashboard): utilization, the 30-minute operational timeline,
+temperature box plots, OEE with the day's stoppages by reason, program history, hourly
+energy with the peak hour and the day's total, and the alerts. Their rows are the
+dashboards' own queries, analyses/cnc_dashboard/, compiled by dbt with bind parameters and
+run for the day: this module holds no SQL. They are drawn as inline SVG in one HTML file: no
+plotting library, nothing fetched when the page opens. `--png` also takes a screenshot of it
+with headless Chromium (Debian package `chromium`).
 """
 
 from __future__ import annotations
 
 import html
+import json
 import shutil
 import subprocess
 import sys
@@ -22,7 +23,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
 
 import click
 import psycopg
@@ -46,7 +46,14 @@ class ReportError(RuntimeError):
     """Nothing to report (no Gold data for the day or machine)."""
 
 
-# -- data ------------------------------------------------------------------------------------
+# -- data: the dashboard analyses, compiled by dbt ---------------------------------------------
+
+DASHBOARD = Path("analyses") / "cnc_dashboard"
+# The analyses the report runs, each feeding a panel.
+ANALYSES = ("utilization", "operational_timeline_30m", "temperature_box_plot", "oee",
+            "downtime_by_reason", "program_history", "energy_hourly", "alert_summary",
+            "alert_list")
+
 
 @dataclass
 class ReportData:
@@ -57,7 +64,6 @@ class ReportData:
     boxes: list[dict]
     programs: list[dict]
     energy: list[dict]
-    energy_days: list[dict]
     alert_counts: list[dict]
     alerts: list[dict]
     oee: list[dict] = field(default_factory=list)
@@ -65,123 +71,69 @@ class ReportData:
     generated_at: datetime = field(default_factory=datetime.now)
 
 
-MACHINES_SQL = """
-    select machine_id, machine_code, coalesce(timezone, 'UTC') as timezone,
-        (%(day)s::timestamp at time zone coalesce(timezone, 'UTC')) as day_start,
-        ((%(day)s::date + 1)::timestamp at time zone coalesce(timezone, 'UTC')) as day_end
-    from silver.dim_machine
-    where %(machine)s::bigint is null or machine_id = %(machine)s::bigint
-    order by machine_id
-"""
+def compile_dashboard(target: str | None) -> dict[str, str]:
+    """Each dashboard analysis as dbt compiles it with its parameters as named bind parameters
+    (macro dashboard_parameters), so the report shows exactly what the dashboards query."""
+    from setu.warehouse import dbt
 
-# 30-minute slots from local midnight with each slot's dominant state (as
-# analyses/cnc_dashboard/operational_timeline_30m.sql); an open interval counts up to now.
-TIMELINE_SQL = """
-    with slots as (
-        select m.machine_id, slot.slot_start, slot.slot_start + interval '30 minutes' as slot_end
-        from silver.dim_machine as m
-        cross join lateral generate_series(
-            (%(day)s::timestamp at time zone coalesce(m.timezone, 'UTC')),
-            ((%(day)s::date + 1)::timestamp at time zone coalesce(m.timezone, 'UTC'))
-                - interval '30 minutes',
-            interval '30 minutes') as slot (slot_start)
-        where m.machine_id = any(%(machines)s)
-    ),
-    pieces as (
-        select slots.machine_id, slots.slot_start, i.state,
-            extract(epoch from least(coalesce(i.valid_to, now()), slots.slot_end)
-                - greatest(i.valid_from, slots.slot_start)) as seconds
-        from slots
-        inner join silver.fct_state_intervals as i
-            on i.machine_id = slots.machine_id and i.valid_from < slots.slot_end
-            and coalesce(i.valid_to, now()) > slots.slot_start
-    )
-    select slots.machine_id, slots.slot_start,
-        (select p.state from pieces as p
-         where p.machine_id = slots.machine_id and p.slot_start = slots.slot_start
-            and p.seconds > 0
-         group by p.state order by sum(p.seconds) desc, p.state limit 1) as state
-    from slots
-    order by slots.machine_id, slots.slot_start
-"""
+    target_path = state_dir() / "report-target"
+    args = ["--quiet", "compile", "--select", f"path:{DASHBOARD}",
+            "--vars", json.dumps({"dashboard_bind_parameters": True}),
+            "--target-path", str(target_path)]
+    result = dbt.invoke(args + (["--target", target] if target else []))
+    if not result.success:
+        raise ReportError(f"dbt could not compile {DASHBOARD}/: "
+                          f"{result.exception or 'see logs/dbt.log'}")
+    compiled = target_path / "compiled" / "setu" / DASHBOARD  # setu: the dbt project's name
+    return {name: (compiled / f"{name}.sql").read_text() for name in ANALYSES}
 
 
-def _fetch(conn: psycopg.Connection, query: str, params: dict) -> list[dict]:
-    with conn.cursor(row_factory=dict_row) as cursor:
-        cursor.execute(query, params)
-        return cursor.fetchall()
+class Dashboard:
+    """Runs the compiled analyses for one day, one machine or all, and the days of history."""
+
+    def __init__(self, conn: psycopg.Connection, queries: dict[str, str]) -> None:
+        self.conn = conn
+        self.queries = queries
+
+    def rows(self, name: str, day: date | None, machine: int | None,
+             history_days: int = 1) -> list[dict]:
+        parameters = {"dashboard_day": day, "dashboard_machine_id": machine,
+                      "history_days": history_days}
+        with self.conn.cursor(row_factory=dict_row) as cursor:
+            cursor.execute(self.queries[name], parameters)
+            return cursor.fetchall()
 
 
-def latest_day(conn: psycopg.Connection) -> date | None:
-    return conn.execute("select max(local_date) from gold.machine_utilization_daily").fetchone()[0]
+def latest_day(dashboard: Dashboard) -> date | None:
+    """The dashboards' default day: the latest in gold.machine_utilization_daily."""
+    rows = dashboard.rows("utilization", None, None)
+    return rows[0]["local_date"] if rows else None
 
 
-def load(conn: psycopg.Connection, day: date, machine: int | None) -> ReportData:
-    conn.execute("set time zone 'UTC'")
-    params: dict[str, Any] = {"day": day, "machine": machine}
-    machines = _fetch(conn, MACHINES_SQL, params)
-    if not machines:
+def load(dashboard: Dashboard, day: date, machine: int | None) -> ReportData:
+    dashboard.conn.execute("set time zone 'UTC'")
+    timeline = dashboard.rows("operational_timeline_30m", day, machine)
+    if not timeline:
         raise ReportError(f"no machine {machine} in silver.dim_machine" if machine is not None
                           else "silver.dim_machine is empty: build the warehouse first")
-    ids = [row["machine_id"] for row in machines]
-    params["machines"] = ids
-    in_day = "machine_id = any(%(machines)s) and local_date = %(day)s"
+    machines = list({row["machine_id"]: {"machine_id": row["machine_id"],
+                                         "machine_code": row["machine_code"]}
+                     for row in timeline}.values())
+    boxed = {row["machine_id"] for row in machines[:BOX_PLOT_MACHINES]}
     data = ReportData(
         day=day,
         machines=machines,
-        utilization=_fetch(conn, "select * from gold.machine_utilization_daily where "
-                           f"{in_day} order by machine_id", params),
-        timeline=_fetch(conn, TIMELINE_SQL, params),
-        boxes=_fetch(conn, """
-            select s.* from gold.sensor_stats_15m as s
-            inner join silver.dim_machine as m on s.machine_id = m.machine_id
-            where s.machine_id = any(%(machines)s) and s.sensor = any(%(sensors)s)
-                and s.bucket >= (%(day)s::timestamp at time zone coalesce(m.timezone, 'UTC'))
-                and s.bucket < ((%(day)s::date + 1)::timestamp
-                    at time zone coalesce(m.timezone, 'UTC'))
-            order by s.machine_id, s.sensor, s.bucket""",
-            params | {"machines": ids[:BOX_PLOT_MACHINES],
-                      "sensors": [sensor for sensor, _ in SENSORS]}),
-        programs=_fetch(conn, f"""
-            select coalesce(program_name, '(none)') as program_name, sum(cycles) as cycles,
-                sum(good_parts) as good_parts, sum(scrap_parts) as scrap_parts,
-                sum(cycle_seconds) / sum(cycles) as mean_cycle_seconds,
-                count(distinct machine_id) as machines
-            from gold.program_history_daily where {in_day}
-            group by 1 order by 2 desc, 1""", params),
-        energy=_fetch(conn, """
-            select e.machine_id, e.bucket, e.kwh from gold.energy_hourly as e
-            inner join silver.dim_machine as m on e.machine_id = m.machine_id
-            where e.machine_id = any(%(machines)s)
-                and e.bucket >= (%(day)s::timestamp at time zone coalesce(m.timezone, 'UTC'))
-                and e.bucket < ((%(day)s::date + 1)::timestamp
-                    at time zone coalesce(m.timezone, 'UTC'))
-            order by e.bucket, e.machine_id""", params),
-        energy_days=_fetch(conn, f"select * from gold.energy_daily where {in_day} "
-                           "order by machine_id", params),
-        alert_counts=_fetch(conn, f"select * from gold.alerts_daily where {in_day} "
-                            "order by machine_id, severity_class", params),
-        alerts=_fetch(conn, """
-            select a.machine_id, a.time, a.alarm_code, a.severity_class, a.message,
-                c.alarm_description
-            from silver.fct_alarm_events as a
-            inner join silver.dim_machine as m on a.machine_id = m.machine_id
-            left join silver.dim_alarm_code as c on a.alarm_code = c.alarm_code
-            where a.machine_id = any(%(machines)s) and a.event = 'RAISED'
-                and a.time >= (%(day)s::timestamp at time zone coalesce(m.timezone, 'UTC'))
-                and a.time < ((%(day)s::date + 1)::timestamp
-                    at time zone coalesce(m.timezone, 'UTC'))
-            order by a.time desc limit %(limit)s""", params | {"limit": ALERT_LIST_ROWS}),
-        oee=_fetch(conn, f"select * from gold.oee_daily where {in_day} order by machine_id",
-                   params),
-        downtime=_fetch(conn, f"""
-            select d.reason_code, r.description as reason_description, d.planned,
-                sum(d.events) as events, sum(d.down_seconds) as down_seconds,
-                count(distinct d.machine_id) as machines
-            from gold.downtime_daily as d
-            left join master.downtime_reasons as r on d.reason_code = r.reason_code
-            where d.{in_day}
-            group by 1, 2, 3 order by 5 desc, 1""", params),
+        utilization=dashboard.rows("utilization", day, machine),
+        timeline=timeline,
+        boxes=[row for row in dashboard.rows("temperature_box_plot", day, machine)
+               if row["machine_id"] in boxed],
+        programs=dashboard.rows("program_history", day, machine),
+        energy=dashboard.rows("energy_hourly", day, machine),
+        alert_counts=[row for row in dashboard.rows("alert_summary", day, machine)
+                      if row["total_count"]],
+        alerts=dashboard.rows("alert_list", day, machine)[:ALERT_LIST_ROWS],
+        oee=dashboard.rows("oee", day, machine),
+        downtime=dashboard.rows("downtime_by_reason", day, machine),
     )
     if not data.utilization and not data.energy and not data.programs:
         raise ReportError(f"no Gold rows for {day}"
@@ -242,14 +194,14 @@ def utilization_panel(data: ReportData) -> str:
     body = legend([(state, STATE_COLORS[state]) for state in STATES], left, 14)
     for index, row in enumerate(rows):
         y = 26 + index * (bar + gap)
-        seconds = {state: row[f"{state.lower()}_seconds"] or 0.0 for state in STATES}
-        total = sum(seconds.values()) or 1.0
+        hours = {state: float(row[f"{state.lower()}_hours"] or 0) for state in STATES}
+        total = sum(hours.values()) or 1.0
         body.append(text(left - 8, y + 12, machine_label(machines, row["machine_id"]), "end"))
         x = left
         for state in STATES:
-            span = width * seconds[state] / total
+            span = width * hours[state] / total
             body.append(rect(x, y, span, bar, STATE_COLORS[state],
-                             f"{state}: {seconds[state] / 3600:.2f} h"))
+                             f"{state}: {hours[state]:.2f} h"))
             x += span
         pct = row["utilization_pct"]
         body.append(text(left + width + 8, y + 12, "n/a" if pct is None else f"{pct:.1f} %",
@@ -274,17 +226,11 @@ def timeline_panel(data: ReportData) -> str:
         y = 26 + index * (bar + gap)
         body.append(text(left - 8, y + 12, machine_label(machines, machine_id), "end"))
         for position, slot in enumerate(items):
-            local = slot["slot_start"].astimezone(_zone(machines[machine_id]["timezone"]))
+            state = slot["dominant_state"]
             body.append(rect(left + position * slot_width, y, slot_width - 1, bar,
-                             STATE_COLORS.get(slot["state"], STATE_COLORS[None]),
-                             f"{local:%H:%M} {slot['state'] or 'no data'}"))
+                             STATE_COLORS.get(state, STATE_COLORS[None]),
+                             f"{slot['slot_start_local']:%H:%M} {state or 'no data'}"))
     return svg(left + most * slot_width + 20, height + 4, body, "30-minute operational timeline")
-
-
-def _zone(name: str):
-    from zoneinfo import ZoneInfo
-
-    return ZoneInfo(name)
 
 
 def box_panel(data: ReportData) -> str:
@@ -294,8 +240,8 @@ def box_panel(data: ReportData) -> str:
         groups[(row["machine_id"], row["sensor"])].append(row)
     if not groups:
         return "<p>No temperature samples that day.</p>"
-    low = min(row["min_value"] for row in data.boxes)
-    high = max(row["max_value"] for row in data.boxes)
+    low = min(row["min_c"] for row in data.boxes)
+    high = max(row["max_c"] for row in data.boxes)
     span = (high - low) or 1.0
     panels = []
     for machine_id in sorted({key[0] for key in groups}):
@@ -317,14 +263,14 @@ def box_panel(data: ReportData) -> str:
             for index, row in enumerate(rows):
                 x = left + index * (box_width + 2)
                 middle = x + box_width / 2
-                tip = (f"{row['bucket']:%H:%M} UTC: min {row['min_value']:.1f}, median "
-                       f"{row['median']:.1f}, max {row['max_value']:.1f} ({row['sample_count']}"
+                tip = (f"{row['bucket']:%H:%M} UTC: min {row['min_c']:.1f}, median "
+                       f"{row['median_c']:.1f}, max {row['max_c']:.1f} ({row['sample_count']}"
                        " samples)")
-                body += [line(middle, scale(row["max_value"]), middle, scale(row["min_value"]),
+                body += [line(middle, scale(row["max_c"]), middle, scale(row["min_c"]),
                               "#607d8b"),
-                         rect(x, scale(row["p75"]), box_width,
-                              scale(row["p25"]) - scale(row["p75"]), "#80cbc4", tip),
-                         line(x, scale(row["median"]), x + box_width, scale(row["median"]),
+                         rect(x, scale(row["p75_c"]), box_width,
+                              scale(row["p25_c"]) - scale(row["p75_c"]), "#80cbc4", tip),
+                         line(x, scale(row["median_c"]), x + box_width, scale(row["median_c"]),
                               "#004d40", 1.5)]
             panels.append(svg(width, plot_height + 24, body, f"{label} temperature box plot"))
     return "".join(f'<div class="box">{panel}</div>' for panel in panels)
@@ -334,8 +280,10 @@ def energy_panel(data: ReportData) -> str:
     if not data.energy:
         return "<p>No energy readings that day.</p>"
     per_hour: dict[datetime, float] = defaultdict(float)
+    day_totals = {}
     for row in data.energy:
-        per_hour[row["bucket"]] += row["kwh"]
+        per_hour[row["bucket"]] += float(row["kwh"])
+        day_totals[row["machine_id"]] = float(row["day_kwh_total"])
     hours = sorted(per_hour)
     peak = max(hours, key=lambda hour: (per_hour[hour], -hour.timestamp()))
     top = max(per_hour.values()) or 1.0
@@ -349,7 +297,7 @@ def energy_panel(data: ReportData) -> str:
         body += [rect(x, 16 + plot_height - height, bar, height, color,
                       f"{hour:%H:%M} UTC: {per_hour[hour]:.2f} kWh"),
                  text(x + bar / 2, 32 + plot_height, f"{hour:%H}", "middle", 9)]
-    total = sum(per_hour.values())
+    total = sum(day_totals.values())
     body.append(text(left, 50 + plot_height, f"day total {total:.2f} kWh; peak hour "
                      f"{peak:%H:%M} UTC ({per_hour[peak]:.2f} kWh); hours in UTC", size=11))
     return svg(left + len(hours) * (bar + 4) + 320, plot_height + 60, body, "energy per hour")
@@ -364,31 +312,30 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
 
 def alerts_panel(data: ReportData) -> str:
     machines = {row["machine_id"]: row for row in data.machines}
-    counts: dict[int, dict[str, int]] = defaultdict(dict)
-    for row in data.alert_counts:
-        counts[row["machine_id"]][row["severity_class"]] = row["alert_count"]
     summary = table(["machine", *SEVERITY_CLASSES, "total"], (
-        [machine_label(machines, machine_id),
-         *[counts[machine_id].get(cls, 0) for cls in SEVERITY_CLASSES],
-         sum(counts[machine_id].values())]
-        for machine_id in sorted(counts)))
-    if not counts:
+        [machine_label(machines, row["machine_id"]),
+         *[row[f"{cls}_count"] for cls in SEVERITY_CLASSES], row["total_count"]]
+        for row in data.alert_counts))
+    if not data.alert_counts:
         summary = "<p>No alarms raised that day.</p>"
-    listing = table(["raised (UTC)", "machine", "class", "code", "description", "message"], (
-        [f"{row['time']:%H:%M:%S}", machine_label(machines, row["machine_id"]),
-         row["severity_class"], row["alarm_code"], row["alarm_description"] or "",
-         row["message"] or ""] for row in data.alerts)) if data.alerts else ""
+    listing = table(["raised (UTC)", "cleared (UTC)", "machine", "class", "code",
+                     "description", "message"], (
+        [f"{row['raised_at']:%H:%M:%S}",
+         "open" if row["cleared_at"] is None else f"{row['cleared_at']:%Y-%m-%d %H:%M:%S}",
+         machine_label(machines, row["machine_id"]), row["severity_class"], row["alarm_code"],
+         row["alarm_description"] or "", row["message"] or ""]
+        for row in data.alerts)) if data.alerts else ""
     return summary + listing
 
 
 def programs_panel(data: ReportData) -> str:
     if not data.programs:
         return "<p>No cycles that day.</p>"
-    return table(["program", "machines", "cycles", "good", "scrap", "scrap %",
-                  "mean cycle s"], (
-        [row["program_name"], row["machines"], row["cycles"], row["good_parts"],
-         row["scrap_parts"], f"{100 * row['scrap_parts'] / row['cycles']:.1f}",
-         f"{row['mean_cycle_seconds']:.1f}"] for row in data.programs))
+    machines = {row["machine_id"]: row for row in data.machines}
+    return table(["machine", "program", "cycles", "good", "scrap", "scrap %", "mean cycle s"], (
+        [machine_label(machines, row["machine_id"]), row["program_name"], row["cycles"],
+         row["good_parts"], row["scrap_parts"], row["scrap_rate_pct"],
+         row["mean_cycle_seconds"]] for row in data.programs))
 
 
 OEE_FACTORS = [("availability", "#2e9e4f"), ("performance", "#3a7bd5"),
@@ -411,22 +358,22 @@ def oee_panel(data: ReportData) -> str:
         body.append(text(left - 8, y + 11, machine_label(machines, row["machine_id"]), "end"))
         for index, (factor, color) in enumerate(OEE_FACTORS):
             x = left + index * (width + 20)
-            value = row[factor]
+            pct = row[f"{factor}_pct"]
             body.append(rect(x, y, width, bar, "#eceff1"))
-            if value is not None:
-                body.append(rect(x, y, width * min(value, 1.0), bar, color,
-                                 f"{factor}: {100 * value:.1f} %"))
-            body.append(text(x + width - 4, y + 11, "n/a" if value is None
-                             else f"{100 * value:.1f} %", "end", 10,
-                             "#ffffff" if value is not None and value > 0.6 else "#37474f"))
+            if pct is not None:
+                body.append(rect(x, y, width * min(float(pct) / 100, 1.0), bar, color,
+                                 f"{factor}: {pct:.1f} %"))
+            body.append(text(x + width - 4, y + 11, "n/a" if pct is None else f"{pct:.1f} %",
+                             "end", 10, "#ffffff" if pct is not None and pct > 60 else "#37474f"))
     chart = svg(left + len(OEE_FACTORS) * (width + 20), height, body,
                 "OEE and its factors per machine")
     if not data.downtime:
         return chart + "<p>No classified stoppages that day.</p>"
-    reasons = table(["reason", "description", "planned", "stops", "machines", "hours"], (
+    reasons = table(["reason", "description", "planned", "stops", "machines", "hours",
+                     "mean stop min"], (
         [row["reason_code"], row["reason_description"] or "(not in master)",
          "yes" if row["planned"] else "no", row["events"], row["machines"],
-         f"{row['down_seconds'] / 3600:.2f}"] for row in data.downtime))
+         f"{row['down_hours']:.2f}", row["mean_stop_minutes"]] for row in data.downtime))
     return chart + reasons
 
 
@@ -467,7 +414,8 @@ def render(data: ReportData, machine: int | None) -> str:
             f"<title>SETU report {data.day}</title><style>{STYLE}</style></head><body>"
             f"<h1>SETU shop-floor report: {data.day}</h1>"
             f"<p class='meta'>{esc(scope)}; site-local day; generated "
-            f"{data.generated_at:%Y-%m-%d %H:%M} from Gold (gold.*, webapp.*).</p>"
+            f"{data.generated_at:%Y-%m-%d %H:%M} by the dashboards' queries "
+            f"({DASHBOARD}/) over Gold.</p>"
             f"{body}</body></html>")
 
 
@@ -511,11 +459,13 @@ def report(day_text: str | None, machine: int | None, out: Path | None, png: Pat
     except ValueError:
         raise click.BadParameter(f"{day_text!r}: use YYYY-MM-DD", param_hint="--day") from None
     try:
+        queries = compile_dashboard(target)
         with connect(target, autocommit=True) as conn:
-            day = day or latest_day(conn)
+            dashboard = Dashboard(conn, queries)
+            day = day or latest_day(dashboard)
             if day is None:
                 raise ReportError("gold.machine_utilization_daily is empty: build first")
-            data = load(conn, day, machine)
+            data = load(dashboard, day, machine)
         suffix = f"-m{machine}" if machine is not None else ""
         out = out or state_dir() / "reports" / f"setu-report-{day}{suffix}.html"
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -241,12 +241,6 @@ def validate(target: str | None, selected: tuple[str, ...], list_only: bool) -> 
     """
     from setu.ops.expectations import describe
 
-    try:
-        import great_expectations  # noqa: F401
-    except ImportError:
-        raise click.ClickException(
-            "setu validate needs Great Expectations: pip install 'setu[validate]' "
-            "(scripts/setup.sh installs it)") from None
     specs = suite_specs()
     if selected:
         known = {spec.relation for spec in specs}
@@ -260,6 +254,13 @@ def validate(target: str | None, selected: tuple[str, ...], list_only: bool) -> 
             for rule in spec.rules:
                 click.echo(f"{spec.relation}: {describe(rule)}")
         return
+    # Only running the suites needs Great Expectations (seconds to import): listing does not.
+    try:
+        import great_expectations  # noqa: F401
+    except ImportError:
+        raise click.ClickException(
+            "setu validate needs Great Expectations: pip install 'setu[validate]' "
+            "(scripts/setup.sh installs it)") from None
 
     outcome = run_validation(target, specs)
     if outcome.error:

@@ -41,6 +41,7 @@ from setu.ingest.loader import (
     ingest_file,
     read_csv_batches,
 )
+from setu.tools import host
 from setu.tools.fleet_model import TABLE_COLUMNS, TELEMETRY, MachineModel
 from setu.warehouse.paths import PROJECT_DIR
 
@@ -357,17 +358,8 @@ def environment(conn: psycopg.Connection) -> dict[str, str]:
           "wal_compression"],)).fetchall())
     timescaledb = conn.execute(
         "select extversion from pg_extension where extname = 'timescaledb'").fetchone()
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    memory_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     return {
-        "cpu": f"{cpu}, {os.cpu_count()} cores", "memory": f"{memory_gb:.0f} GB",
+        "cpu": host.cpu(), "memory": f"{host.memory_gib():.0f} GB",
         "os": platform.platform(terse=True),
         "postgresql": conn.execute("show server_version").fetchone()[0],
         "timescaledb": timescaledb[0] if timescaledb else "not installed",

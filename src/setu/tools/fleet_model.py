@@ -9,6 +9,7 @@ events) and bad input on top of these streams.
 
 from __future__ import annotations
 
+import csv
 import math
 import random
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from datetime import time as clock_time
 
 from setu.warehouse import contract
+from setu.warehouse.paths import PROJECT_DIR
 
 SECOND = 1_000_000  # microseconds
 MINUTE = 60 * SECOND
@@ -42,7 +44,18 @@ DOWN_START = TABLE_COLUMNS["downtime_events"].index("down_start")
 MEASURES = slice(4, 12)  # the eight telemetry measures
 
 
-# -- master data ---------------------------------------------------------------------------
+# -- master data: the demo's seeds (seeds/_seeds.yml) ----------------------------------------
+
+def _seed(name: str) -> list[dict[str, str]]:
+    """The rows of seeds/<name>.csv, the demo fleet's reference data (dbt loads the same
+    files into schema seeds)."""
+    with (PROJECT_DIR / "seeds" / f"{name}.csv").open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _flag(text: str) -> bool:
+    return {"true": True, "false": False}[text.strip().lower()]
+
 
 @dataclass(frozen=True)
 class Shift:
@@ -61,19 +74,19 @@ class Site:
     ambient_c: float
 
 
-SITES = (
-    # Europe/Berlin has daylight saving time; Asia/Kolkata a half-hour offset and none.
-    Site(1, "BER", "Europe/Berlin", (
-        Shift(1, "early", clock_time(6), clock_time(14)),
-        Shift(2, "late", clock_time(14), clock_time(22)),
-        Shift(3, "night", clock_time(22), clock_time(6)),
-    ), ambient_c=21.0),
-    Site(2, "PNQ", "Asia/Kolkata", (
-        Shift(1, "morning", clock_time(7), clock_time(15, 30)),
-        Shift(2, "evening", clock_time(15, 30), clock_time(23)),
-        Shift(3, "night", clock_time(23), clock_time(7)),
-    ), ambient_c=29.0),
-)
+def _sites() -> tuple[Site, ...]:
+    shifts = _seed("demo_shifts")
+    return tuple(
+        Site(int(site["site_id"]), site["site_code"], site["timezone"], tuple(
+            Shift(int(shift["shift_id"]), shift["shift_name"],
+                  clock_time.fromisoformat(shift["start_local"]),
+                  clock_time.fromisoformat(shift["end_local"]))
+            for shift in shifts if shift["site_id"] == site["site_id"]),
+            ambient_c=float(site["ambient_c"]))
+        for site in _seed("demo_sites"))
+
+
+SITES = _sites()
 
 
 @dataclass(frozen=True)
@@ -84,22 +97,10 @@ class AlarmCode:
     stops_machine: bool
 
 
-ALARM_CODES = (
-    AlarmCode("EMG-001", "Emergency stop pressed", "emergency", True),
-    AlarmCode("EMG-014", "Door interlock opened during cycle", "emergency", True),
-    AlarmCode("SV-401", "Servo overload on X axis", "error", True),
-    AlarmCode("SP-750", "Spindle overheat", "error", True),
-    AlarmCode("SP-751", "Spindle drive fault", "error", True),
-    AlarmCode("TL-220", "Tool breakage detected", "error", True),
-    AlarmCode("HY-310", "Hydraulic pressure low", "error", True),
-    AlarmCode("CL-102", "Coolant level low", "warning", False),
-    AlarmCode("LU-105", "Way lube level low", "warning", False),
-    AlarmCode("TL-230", "Tool life expired", "warning", False),
-    AlarmCode("AR-150", "Air pressure low", "warning", False),
-    AlarmCode("PM-001", "Preventive maintenance due", "info", False),
-    AlarmCode("OP-010", "Operator call", "notice", False),
-    AlarmCode("PR-020", "Optional stop reached", "info", False),
-)
+ALARM_CODES = tuple(
+    AlarmCode(row["alarm_code"], row["description"], row["severity"],
+              _flag(row["stops_machine"]))
+    for row in _seed("demo_alarm_codes"))
 STOPPING_ALARMS = tuple(code for code in ALARM_CODES if code.stops_machine)
 MINOR_ALARMS = tuple(code for code in ALARM_CODES if not code.stops_machine)
 MAINTENANCE_ALARM = next(code for code in ALARM_CODES if code.code == "PM-001")
@@ -113,14 +114,9 @@ class DowntimeReason:
     planned: bool  # planned stops leave OEE's planned production time
 
 
-DOWNTIME_REASONS = (
-    DowntimeReason("BREAK", "Operator break", True),
-    DowntimeReason("PM", "Planned maintenance", True),
-    DowntimeReason("NO-ORDER", "No order scheduled", True),
-    DowntimeReason("BREAKDOWN", "Machine breakdown", False),
-    DowntimeReason("WAIT-MAT", "Waiting for material", False),
-    DowntimeReason("TOOL", "Tool change or breakage", False),
-)
+DOWNTIME_REASONS = tuple(
+    DowntimeReason(row["reason_code"], row["description"], _flag(row["planned"]))
+    for row in _seed("demo_downtime_reasons"))
 # Sent by some operators' terminals, but missing from master.downtime_reasons: accepted,
 # counted as unplanned (contract).
 UNKNOWN_DOWNTIME_REASON = "MISC-99"

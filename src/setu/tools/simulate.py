@@ -51,6 +51,7 @@ from setu.tools.fleet_model import (
     machine_site,
     make_device,
 )
+from setu.warehouse import contract
 
 SIMULATOR_VERSION = 1  # part of the ledger key: bump when the same seed gives other rows
 UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -224,9 +225,8 @@ class SimulationConfig:
     rates: BadInputRates = field(default_factory=BadInputRates)
     devices: int | None = None  # default: one per ~4 machines, at least one of each kind
     # Classified stoppages (bronze.downtime_events, contract v2). `setu simulate` and
-    # `setu demo` send them; off by default for library callers whose reconciliation still
-    # lists the v1 tables (soak.py's BRONZE_TO_FACT), where the extra rows would count as
-    # unreconciled. Off, every other row is exactly as before: stoppages draw from random
+    # `setu demo` send them; off by default, so a library caller's seed gives the rows it
+    # gave before v2. Off, every other row is exactly as before: stoppages draw from random
     # streams of their own.
     stoppages: bool = False
 
@@ -396,52 +396,32 @@ class CsvWriter:
 
 
 def upsert_master_data(conn: Any, config: SimulationConfig, devices: list) -> None:
-    """Sites, shifts, machines 1..N, alarm codes, downtime reasons and device calibrations;
-    idempotent."""
+    """Sites, shifts, machines 1..N, alarm codes, downtime reasons (the demo's seeds) and
+    device calibrations; idempotent. A row an operator already keeps under the same key is
+    left as it is: master data is theirs, the demo only fills what is missing."""
+    from psycopg import sql
+
+    rows = {
+        "sites": [(site.site_id, site.site_code, site.timezone) for site in SITES],
+        "shifts": [(site.site_id, shift.shift_id, shift.name, shift.start_local,
+                    shift.end_local) for site in SITES for shift in site.shifts],
+        "machines": [(machine_id, machine_code(machine_id), machine_site(machine_id).site_id)
+                     for machine_id in range(1, config.machines + 1)],
+        "alarm_codes": [(code.code, code.description) for code in ALARM_CODES],
+        "downtime_reasons": [(reason.code, reason.description, reason.planned)
+                             for reason in DOWNTIME_REASONS],
+        "device_calibrations": [(device.device_id, device.ticks_per_mm) for device in devices
+                                if device.calibrated],
+    }
+    columns = contract.master_columns()
     with conn.cursor() as cursor:
-        cursor.executemany(
-            "insert into master.sites (site_id, site_code, timezone) values (%s, %s, %s) "
-            "on conflict (site_id) do update set site_code = excluded.site_code, "
-            "timezone = excluded.timezone "
-            "where (sites.site_code, sites.timezone) "
-            "is distinct from (excluded.site_code, excluded.timezone)",
-            [(site.site_id, site.site_code, site.timezone) for site in SITES])
-        cursor.executemany(
-            "insert into master.shifts (site_id, shift_id, shift_name, start_local, end_local) "
-            "values (%s, %s, %s, %s, %s) on conflict (site_id, shift_id) do update set "
-            "shift_name = excluded.shift_name, start_local = excluded.start_local, "
-            "end_local = excluded.end_local "
-            "where (shifts.shift_name, shifts.start_local, shifts.end_local) is distinct from "
-            "(excluded.shift_name, excluded.start_local, excluded.end_local)",
-            [(site.site_id, shift.shift_id, shift.name, shift.start_local, shift.end_local)
-             for site in SITES for shift in site.shifts])
-        cursor.executemany(
-            "insert into master.machines (machine_id, machine_code, site_id) "
-            "values (%s, %s, %s) on conflict (machine_id) do update set "
-            "machine_code = excluded.machine_code, site_id = excluded.site_id "
-            "where (machines.machine_code, machines.site_id) "
-            "is distinct from (excluded.machine_code, excluded.site_id)",
-            [(machine_id, machine_code(machine_id), machine_site(machine_id).site_id)
-             for machine_id in range(1, config.machines + 1)])
-        cursor.executemany(
-            "insert into master.alarm_codes (alarm_code, description) values (%s, %s) "
-            "on conflict (alarm_code) do update set description = excluded.description "
-            "where alarm_codes.description is distinct from excluded.description",
-            [(code.code, code.description) for code in ALARM_CODES])
-        cursor.executemany(
-            "insert into master.downtime_reasons (reason_code, description, planned) "
-            "values (%s, %s, %s) on conflict (reason_code) do update set "
-            "description = excluded.description, planned = excluded.planned "
-            "where (downtime_reasons.description, downtime_reasons.planned) "
-            "is distinct from (excluded.description, excluded.planned)",
-            [(reason.code, reason.description, reason.planned) for reason in DOWNTIME_REASONS])
-        cursor.executemany(
-            "insert into master.device_calibrations (device_id, ticks_per_mm) "
-            "values (%s, %s) on conflict (device_id) do update set "
-            "ticks_per_mm = excluded.ticks_per_mm "
-            "where device_calibrations.ticks_per_mm is distinct from excluded.ticks_per_mm",
-            [(device.device_id, device.ticks_per_mm) for device in devices
-             if device.calibrated])
+        for table, values in rows.items():
+            cursor.executemany(sql.SQL(
+                "insert into {table} ({columns}) values ({values}) on conflict do nothing"
+            ).format(table=sql.Identifier("master", table),
+                     columns=sql.SQL(", ").join(map(sql.Identifier, columns[table])),
+                     values=sql.SQL(", ").join(sql.Placeholder() * len(columns[table]))),
+                values)
 
 
 # -- running ------------------------------------------------------------------------------------
