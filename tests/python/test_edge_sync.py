@@ -625,7 +625,7 @@ def test_poison_rows_are_set_aside_and_the_rest_loads(conn: psycopg.Connection,
     assert again.exit_code == 0 and "0 new row(s)" in again.output, again.output
 
 
-def test_a_damaged_file_is_one_line(tmp_path: Path) -> None:
+def test_a_damaged_file_is_one_line(db: str, tmp_path: Path) -> None:
     path = build_gateway_file(tmp_path / "gw-damaged.db", hours=1)
     data = bytearray(path.read_bytes())
     page = 4096

@@ -17,6 +17,7 @@ import gzip
 import json
 import math
 from collections import Counter
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conftest import own_database
 from hostile_values import BY_TYPE, GOOD
 from setu.cli.ingest import ingest
 from setu.ingest.connectors.mtconnect import Accounting, map_observations, parse_shdr
@@ -82,18 +84,16 @@ def good_row(index: int, minute: int) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def db(cluster, dbt_run) -> str:
-    cluster.psql(f"drop database if exists {DATABASE} with (force)", db="postgres")
-    url = cluster.create_database(DATABASE)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("SETU_PG_DATABASE", DATABASE)
+def db(cluster, dbt_run) -> Iterator[str]:
+    with own_database(cluster, DATABASE) as url:
         assert dbt_run(["--quiet", "run-operation", "setup_warehouse"]) == 0
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("insert into master.sites values (1, 'FUZZ', 'Europe/Berlin')")
-        conn.execute("insert into master.machines values (%s, 'M8', 1), (%s, 'M9', 1)",
-                     (MACHINE, SHDR_MACHINE))
-        conn.execute("insert into master.device_calibrations values (%s, 40.0)", (DEVICE,))
-    return url
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("insert into master.sites values (1, 'FUZZ', 'Europe/Berlin')")
+            conn.execute("insert into master.machines values (%s, 'M8', 1), (%s, 'M9', 1)",
+                         (MACHINE, SHDR_MACHINE))
+            conn.execute("insert into master.device_calibrations values (%s, 40.0)",
+                         (DEVICE,))
+        yield url
 
 
 @pytest.fixture
@@ -355,8 +355,7 @@ def test_a_hostile_shdr_file_loads_or_refuses_in_one_line(db: str, tmp_path: Pat
     path = tmp_path / "hostile.shdr"
     path.write_bytes(encode("\n".join(lines) + "\n") + b"2026-12-05T11:00:00Z|program|\xff\n")
     result = CliRunner().invoke(
-        ingest, [str(path), "--format", "mtconnect-shdr", "--machine", str(SHDR_MACHINE)],
-        env={"SETU_PG_DATABASE": DATABASE})
+        ingest, [str(path), "--format", "mtconnect-shdr", "--machine", str(SHDR_MACHINE)])
     assert result.exception is None or isinstance(result.exception, SystemExit), (
         result.output, result.exception)
     assert result.exit_code == 0, result.output
@@ -390,9 +389,7 @@ def non_finite_cells(conn: psycopg.Connection) -> list[str]:
 
 @pytest.fixture(scope="module")
 def built(db: str, dbt_run, csv_outcomes) -> str:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("SETU_PG_DATABASE", DATABASE)
-        assert dbt_run(["--quiet", "build", "--exclude", "resource_type:test"]) == 0
+    assert dbt_run(["--quiet", "build", "--exclude", "resource_type:test"]) == 0
     return db
 
 
@@ -413,9 +410,7 @@ def test_every_bronze_id_lands_once_and_nothing_is_poisoned(built: str, dbt_run)
         quarantined = dict(conn.execute(
             "select reason, count(*) from silver.quarantine group by reason").fetchall())
     # the pipeline is not stuck: the next run succeeds too
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("SETU_PG_DATABASE", DATABASE)
-        assert dbt_run(["--quiet", "build", "--exclude", "resource_type:test"]) == 0
+    assert dbt_run(["--quiet", "build", "--exclude", "resource_type:test"]) == 0
     SUMMARY.update({"bronze rows": sum(c.rows for c in counts.values()),
                     "bronze rows in exactly one place": sum(c.once for c in counts.values()),
                     "bronze rows lost": sum(c.missing for c in counts.values())})

@@ -357,7 +357,11 @@ def test_the_reference_quarantines_what_the_contract_calls_hostile() -> None:
 
     assert reason("machine_telemetry", power_kw=NAN) == "out_of_range"
     assert reason("machine_telemetry", energy_kwh=-INF) == "out_of_range"
-    assert reason("machine_telemetry", energy_kwh=1e308) is None
+    # beyond ±max_magnitude Gold's sums and variances overflow: out_of_range
+    assert reason("machine_telemetry", energy_kwh=1e12) is None
+    assert reason("machine_telemetry", energy_kwh=-1e12) is None
+    assert reason("machine_telemetry", energy_kwh=1.000001e12) == "out_of_range"
+    assert reason("machine_telemetry", energy_kwh=1e308) == "out_of_range"
     assert reason("machine_state_events", state="IDLE", program_name="p" * 256) is None
     assert reason("machine_state_events", state="IDLE", program_name="p" * 257) == ("out_of_range")
     # the horizon is five calendar years before arrival, inclusive
