@@ -25,7 +25,13 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import own_database
-from setu.ingest.connectors.edge_sync import PAUSE_AFTER_COMMIT_ENV, PAUSE_MARKER, sync_edge
+from setu.ingest.connectors.edge_sync import (
+    PAUSE_AFTER_COMMIT_ENV,
+    PAUSE_MARKER,
+    BadValue,
+    parse_time,
+    sync_edge,
+)
 
 DATABASE = "setu_test_edge_sync"
 SITE_ID = 8000
@@ -713,3 +719,11 @@ def test_a_row_the_database_refuses_is_set_aside_alone(
                         "where gateway_id = 'gw-refused'").fetchall() == [
         (2, "refused for the test")]
     assert unsynced_rows(path, "MachineRunningStatus_MVP") == 0
+
+
+@pytest.mark.parametrize("text", ["0001-01-01 00:30:00", "9999-12-31 23:00:00",
+                                  "0001-01-01T00:00:00-05:00", "253402300799000"])
+def test_a_time_at_the_ends_of_the_calendar_is_bad_time(text: str) -> None:
+    # a zone conversion of these overflowed and stopped the sync (found by the fuzz test)
+    with pytest.raises(BadValue, match="bad_time"):
+        parse_time(text, ZoneInfo(GATEWAY_ZONE))

@@ -16,6 +16,7 @@ from __future__ import annotations
 import gzip
 import json
 import math
+import sqlite3
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -361,6 +362,126 @@ def test_a_hostile_shdr_file_loads_or_refuses_in_one_line(db: str, tmp_path: Pat
     assert result.exit_code == 0, result.output
     assert "Traceback" not in result.output
     SUMMARY["shdr: hostile file lines"] += len(lines) + 1
+
+
+# -- sync-edge: a gateway's SQLite file with hostile cells --------------------------------
+
+GATEWAY = "gw-fuzz"
+GATEWAY_GOOD = {
+    "MachineRunningStatus_MVP": {"IOTID": "8", "RunningProgramNo": "O1", "Status": "Running",
+                                 "OperatorID": "OP1", "Target": 40},
+    "MachineWiseCycleDetails_MVP": {"IOTID": "8", "CycleStart": "2026-12-05 09:00:00",
+                                    "CycleEnd": "2026-12-05 09:01:00", "ProgramNo": "O1",
+                                    "StdLoadUnload": 5.0, "DownThreshold": 60.0,
+                                    "StdCycleTime": 50.0},
+    "MachineWiseAlarmDetails_MVP": {"IOTID": "8", "AlarmNo": "A1", "AlarmDesc": "door",
+                                    "AlarmTS": "2026-12-05 09:00:00"},
+    "MachineWiseEnergyDetails_MVP": {"IOTID": "8", "Category": "CONSP", "ServoEnergy": 1.0,
+                                     "SpindleEnergy": 2.0, "TotalEnergy": 3.0},
+    "MachineWiseParameterDetails_MVP": {"IOTID": "8", "ParameterID": "SpindleSpeed",
+                                        "ParameterValue": "8000"},
+}
+# SQLite keeps any value in any column: every cell gets text, numbers and raw bytes.
+GATEWAY_HOSTILE = (
+    None, "", " ", "99999999999999999999", "-1", "1e400", "NaN", "0001-01-01 00:00:00",
+    "9999-12-31 23:59:59", "2026-02-30 00:00:00", "garbage", "x" * 5000, "Run\x00ning",
+    "\u202eRTL", 1e308, float("inf"), -(2**63), 2**62, b"\xff\xfe",
+)
+
+
+def hostile_gateway_file(path: Path) -> tuple[Path, int]:
+    """Every cell of every gateway table hostile in turn, in rows otherwise good."""
+    from test_edge_sync import TEMPLATE_DDL
+
+    db = sqlite3.connect(path)
+    db.executescript(TEMPLATE_DDL)
+    rows = 0
+    for table, good in GATEWAY_GOOD.items():
+        for column in good:
+            for index, value in enumerate(GATEWAY_HOSTILE):
+                moment = BASE + timedelta(minutes=rows)
+                cells = {**good, column: value,
+                         "UpdatedTS": moment.strftime("%Y-%m-%d %H:%M:%S")}
+                if isinstance(value, bytes):  # raw bytes stored as TEXT: not UTF-8
+                    cells[column] = None
+                names = ", ".join(cells)
+                db.execute(f"insert into {table} ({names}) values "
+                           f"({', '.join('?' * len(cells))})", list(cells.values()))
+                if isinstance(value, bytes):
+                    db.execute(f"update {table} set {column} = cast(? as text) "
+                               "where rowid = last_insert_rowid()", (value,))
+                rows += 1
+                del index
+    db.commit()
+    db.close()
+    return path, rows
+
+
+def test_a_hostile_gateway_file_syncs_every_row_once(db: str, tmp_path: Path) -> None:
+    from setu.ingest.connectors.edge_sync import sync_edge
+
+    path, rows = hostile_gateway_file(tmp_path / "gw-fuzz.db")
+    arguments = [str(path), "--gateway", GATEWAY, "--timezone", "Europe/Berlin",
+                 "--iotid-is-machine-id"]
+    first = CliRunner().invoke(sync_edge, arguments)
+    assert first.exception is None or isinstance(first.exception, SystemExit), (
+        first.output, first.exception)
+    assert first.exit_code == 0, first.output
+    with sqlite3.connect(path) as gateway:
+        unsynced = sum(gateway.execute(f"select count(*) from {table} where SyncedStatus <> 1"
+                                       ).fetchone()[0] for table in GATEWAY_GOOD)
+    assert unsynced == 0, "a hostile row blocks the rows behind it"
+    again = CliRunner().invoke(sync_edge, arguments)
+    assert again.exit_code == 0 and "0 new row(s)" in again.output, again.output
+    with psycopg.connect(db, autocommit=True) as conn:
+        set_aside = dict(conn.execute(
+            "select reason, count(distinct (source_table, source_rowid))"
+            " from _ingest.edge_unmapped where gateway_id = %s group by reason",
+            (GATEWAY,)).fetchall())
+    SUMMARY["sync-edge: hostile rows synced"] += rows
+    SUMMARY.update({f"sync-edge set aside: {reason}": n for reason, n in set_aside.items()})
+
+
+# -- provision: hostile announcements, each in the registry or the error ledger -------------
+
+def test_hostile_announcements_each_land_in_one_place(db: str, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from setu.cli import main
+    from setu.ingest.connectors.provision import DeviceSecret
+
+    secret = "f" * 48
+    monkeypatch.setenv("SETU_DEVICE_SECRET", secret)
+    now = datetime.now(UTC).replace(microsecond=0)
+    stamp = now.isoformat().replace("+00:00", "Z")
+    lines = []
+    for index, value in enumerate(BY_TYPE["text"]):
+        serial = f"FZ-{index}-{value}"
+        for field in ("device_serial", "firmware", "time"):
+            body = {"device_serial": serial, "time": stamp, "firmware": "1.0"}
+            body[field] = value if field != "device_serial" else serial
+            try:
+                body["signature"] = DeviceSecret(secret).sign(body["device_serial"],
+                                                              body["time"])
+            except UnicodeEncodeError:  # a lone surrogate cannot be signed, nor sent
+                body["signature"] = "0" * 64
+            lines.append(json.dumps(body, ensure_ascii=field == "time"))
+    lines += ["not json", "[1, 2]", '{"device_serial": null}', "\u0000"]
+    path = tmp_path / "announcements.jsonl"
+    path.write_bytes(encode("".join(f"{line}\n" for line in lines)) + b"\xff\xfe\n")
+    with psycopg.connect(db, autocommit=True) as conn:
+        conn.execute("truncate _ingest.device_registry, _ingest.error_ledger")
+        result = CliRunner().invoke(main, ["provision", str(path)])
+        assert result.exception is None or isinstance(result.exception, SystemExit), (
+            result.output, result.exception)
+        assert result.exit_code in (0, 1), result.output
+        registered = conn.execute("select count(*) from _ingest.device_registry").fetchone()[0]
+        refused = conn.execute("select count(*) from _ingest.error_ledger"
+                               " where source = 'provision'").fetchone()[0]
+    # a serial announced again with the same time is a replay; every line is in one place
+    assert registered + refused == len(lines) + 1, result.output
+    SUMMARY["provision: hostile lines"] += len(lines) + 1
+    SUMMARY["provision: registered"] += registered
+    SUMMARY["provision: refused with a reason"] += refused
 
 
 # -- then the warehouse: nothing lost, nothing poisoned, nothing stuck ----------------------

@@ -138,7 +138,7 @@ def parse_time(value: object, zone: tzinfo) -> datetime:
     if isinstance(value, int | float) and not isinstance(value, bool):
         seconds = value / 1000 if abs(value) > 1e11 else value
         try:
-            return datetime.fromtimestamp(seconds, UTC)
+            return _within_calendar(datetime.fromtimestamp(seconds, UTC))
         except (OverflowError, OSError, ValueError):
             raise BadValue("bad_time") from None
     text = str(value).strip()
@@ -148,7 +148,20 @@ def parse_time(value: object, zone: tzinfo) -> datetime:
         parsed = datetime.fromisoformat(text)
     except ValueError:
         raise BadValue("bad_time") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=zone)
+    return _within_calendar(parsed if parsed.tzinfo else parsed.replace(tzinfo=zone))
+
+
+CALENDAR_START = datetime(1, 1, 2, tzinfo=UTC)
+CALENDAR_END = datetime(9999, 12, 30, tzinfo=UTC)
+
+
+def _within_calendar(moment: datetime) -> datetime:
+    """A time a day or more inside Python's calendar (years 1 to 9999): at its ends a zone
+    conversion or the shift and cycle arithmetic overflows. A gateway whose clock was reset
+    sends such times; they are bad_time, set aside with the row."""
+    if not CALENDAR_START <= moment <= CALENDAR_END:
+        raise BadValue("bad_time")
+    return moment
 
 
 def parse_number(value: object) -> float | None:
