@@ -182,7 +182,9 @@
 {% endmacro %}
 
 {#- How long the oldest row of a source that a model has not processed yet has been
-    waiting (null when none waits): its arrival for Bronze, its batch time for Silver. -#}
+    waiting since it arrived in Bronze (null when none waits). For a Silver fact (Gold's
+    sources) that is the earliest arrival among the Bronze rows of its first unprocessed
+    batch: the end-to-end lag a dashboard sees. Other sources have none. -#}
 {% macro create_source_lag_function() %}
     create or replace function _etl.source_lag(p_source text, p_after_id bigint)
     returns interval
@@ -197,6 +199,18 @@
                 'select now() - ingested_at from %s where id > $1 order by id limit 1',
                 p_source::regclass
             ) into v_waiting using p_after_id;
+        {%- for table_name, table in var("setu_contract")["bronze"].items() %}
+        elsif p_source = {{ sql_literal("silver." ~ table["fact"]) }} then
+            execute
+                'select now() - min(bronze.ingested_at)'
+                || ' from silver.{{ table["fact"] }} as fact'
+                || ' inner join bronze.{{ table_name }} as bronze'
+                || ' on fact.bronze_id = bronze.id'
+                || ' where fact.etl_batch_id = ('
+                || ' select min(etl_batch_id) from silver.{{ table["fact"] }}'
+                || ' where etl_batch_id > $1)'
+            into v_waiting using p_after_id;
+        {%- endfor %}
         end if;
         return v_waiting;
     end;

@@ -284,3 +284,24 @@ def test_a_killed_run_is_marked_interrupted_by_the_next(conn, dbt_run, db_url):
                         ).fetchone()[0] == "interrupted"
     assert conn.execute("select status from _etl.job_runs where runner = 'after the kill'"
                         ).fetchone()[0] == "succeeded"
+
+
+def test_setu_jobs_shows_gold_waiting_on_silver(conn, dbt_run):
+    """A Gold model's lag is the wait, since arrival in Bronze, of the rows of the first Silver
+    batch it has not read; it clears once Gold catches up."""
+    from setu.ops.jobs import model_lag
+
+    reset(conn, dbt_run)
+    arrived = datetime.now(UTC) - timedelta(minutes=30)
+    conn.execute("insert into bronze.machine_telemetry (time, ingested_at, machine_id, power_kw,"
+                 " energy_kwh) values (%s, %s, %s, 2.0, 10.0)",
+                 (arrived - timedelta(minutes=1), arrived, MACHINES[0]))
+    assert dbt_run(["run", "--select", "fct_telemetry"]) == 0  # Silver only
+    lags = {(model, source): waiting for model, source, *_, waiting in model_lag(conn)}
+    assert lags[("fct_telemetry", "bronze.machine_telemetry")] is None
+    waiting = lags[("energy_hourly", "silver.fct_telemetry")]
+    assert waiting is not None
+    assert timedelta(minutes=30) <= waiting < timedelta(minutes=35)
+    assert dbt_run(["run", "--select", "energy_hourly"]) == 0
+    lags = {(model, source): waiting for model, source, *_, waiting in model_lag(conn)}
+    assert lags[("energy_hourly", "silver.fct_telemetry")] is None
