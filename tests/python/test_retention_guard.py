@@ -273,3 +273,37 @@ def test_guarded_job_on_community_keeps_unprocessed_chunks(conn, dbt_run):
     assert conn.execute(
         "select count(*) from bronze.alarms where id = any(%s)", (late,)
     ).fetchone()[0] == len(late)
+
+
+def test_plain_postgres_deletes_skip_unprocessed_rows(cluster, dbt_run, monkeypatch):
+    """Without TimescaleDB `setu maintain` deletes in batches: never a row Silver has not
+    processed, and it says how many it held back."""
+    url = cluster.create_database("retention_plain", extensions=False)
+    monkeypatch.setenv("SETU_PG_DATABASE", "retention_plain")
+    with psycopg.connect(url, autocommit=True) as plain:
+        assert dbt_run(["run-operation", "setup_warehouse"]) == 0
+        plain.execute(
+            "insert into master.sites values (71, 'JOB', 'Europe/Berlin') on conflict do nothing"
+        )
+        for machine in MACHINES:
+            plain.execute(
+                "insert into master.machines values (%s, %s, 71) on conflict do nothing",
+                (machine, f"M{machine}"),
+            )
+        processed = insert_alarms(plain, days_ago=60, count=6)
+        assert dbt_run(["--quiet", "run"]) == 0
+        late = insert_alarms(plain, days_ago=45, count=8)
+
+        result = CliRunner().invoke(maintain, [])
+
+        assert result.exit_code == 0, result.output
+        assert "on plain PostgreSQL" in result.output
+        assert (
+            "setu: bronze.alarms: rows older than 30 days: 6 deleted in batches of 50000;"
+            " 8 rows held back: not processed by every model that reads it yet" in result.output
+        ), result.output
+        left = plain.execute("select array_agg(id order by id) from bronze.alarms").fetchone()[0]
+        assert left == sorted(late)
+        assert placed(plain, processed) == dict.fromkeys(processed, 1)
+        assert dbt_run(["run", "--select", "fct_alarm_events"]) == 0
+        assert placed(plain, late) == dict.fromkeys(late, 1)
