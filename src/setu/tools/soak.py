@@ -933,6 +933,7 @@ def figure_rows(result: SoakResult) -> list[tuple[str, str]]:
           if "postgresql" in cpu
           else "PostgreSQL not measured (remote server); ")
     rates = "no bad input" if config.clean else "every bad-input class at 0.5%"
+    rows_in = result.rows_written + result.side_rows  # the stream's and the side files'
     rows = [
         ("date", f"{result.started_at:%Y-%m-%d %H:%M} UTC"),
         ("target rate", f"{config.rate:,.0f} events/s for "
@@ -960,7 +961,7 @@ def figure_rows(result: SoakResult) -> list[tuple[str, str]]:
                      f"{result.pipeline_busy_seconds / wall:.0%} of the time, "
                      f"{result.pipeline_rows:,} rows"),
         ("pipeline time by model", _model_shares(result)),
-        ("pipeline throughput", f"{result.rows_written / result.pipeline_busy_seconds:,.0f} "
+        ("pipeline throughput", f"{rows_in / result.pipeline_busy_seconds:,.0f} "
                                 "Bronze rows per second of run time"
                                 if result.pipeline_busy_seconds else "n/a"),
         ("dbt build", "not run" if config.build_at is None else
@@ -971,7 +972,9 @@ def figure_rows(result: SoakResult) -> list[tuple[str, str]]:
                 f"{cpu.get('soak process', 0):.0f} CPU s ({_cores(result, 'soak process')} "
                 f"cores; its stream thread {cpu.get('stream thread', 0):.0f} CPU s, spending "
                 f"{cpu.get('generate', 0):.0f} s generating rows and {cpu.get('copy', 0):.0f} s "
-                f"in COPY); {pg}dbt build {cpu.get('dbt build', 0):.0f} CPU s"),
+                f"in COPY); {pg}"
+                + ("dbt build and side ingests" if result.side_ingests else "dbt build")
+                + f" {cpu.get('dbt build', 0):.0f} CPU s"),
         ("set-up", f"{result.setup_seconds:.0f} s: calibration, fleet, master data, and a "
                    f"warm-up of {format_duration(timedelta(seconds=config.warmup_seconds))} "
                    f"simulated ({result.warmup_rows:,} rows generated, not sent)"),
