@@ -219,4 +219,6 @@
         return v_rows;
     end;
     $fn$;
+
+    {{ create_retention_guard() }}
 {% endmacro %}

@@ -1,8 +1,9 @@
 {#- Compression and retention of the Bronze hypertables (created by create_bronze_tables),
     through the same lifecycle macros as the models: compression after var
     setu_bronze_compress_after, segmentby the table's entity (machine_id / device_id),
-    orderby time desc; retention after var setu_bronze_retention (a policy on Community,
-    `setu maintain` elsewhere). One log line per table. Meant for on-run-start after
+    orderby time desc; retention after var setu_bronze_retention (on Community the guarded
+    job _etl.guarded_retention_job, not a policy: it keeps chunks holding rows Silver has not
+    processed; `setu maintain` elsewhere, with the same guard). One log line per table. Meant for on-run-start after
     create_bronze_tables(); runs its statements itself and returns "". -#}
 {% macro reconcile_bronze_lifecycle() %}
     {%- if not execute -%}{{ return("") }}{%- endif -%}
@@ -18,6 +19,7 @@
                 "after": var("setu_bronze_compress_after"),
             },
             "retention_policy": {"drop_after": var("setu_bronze_retention")},
+            "retention_guarded": true,
         }, caps=caps) -%}
     {%- endfor -%}
     {{ return("") }}

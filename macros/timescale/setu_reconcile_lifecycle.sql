@@ -24,7 +24,8 @@
     {%- endif -%}
     {%- set messages = [
         setu_reconcile_compression(relation, settings.get("compression"), caps),
-        setu_reconcile_retention(relation, settings.get("retention_policy"), caps),
+        setu_reconcile_retention(relation, settings.get("retention_policy"), caps,
+                                 settings.get("retention_guarded", false)),
         setu_reconcile_reorder(relation, settings.get("reorder_policy"), caps),
     ] | select | list -%}
     {%- set unavailable = setu_unavailable_reason(caps) -%}

@@ -25,7 +25,8 @@
                                                       settings["columns"]) -%}
         {%- set plan = setu_compression_plan(relation, compression, caps, state) -%}
     {%- elif kind == "retention" -%}
-        {%- set plan = setu_retention_plan(relation, settings.get("retention_policy"), caps, state) -%}
+        {%- set plan = setu_retention_plan(relation, settings.get("retention_policy"), caps, state,
+                                           settings.get("guarded", false)) -%}
     {%- elif kind == "reorder" -%}
         {%- set plan = setu_reorder_plan(relation, settings.get("reorder_policy"), caps, state) -%}
     {%- elif kind == "refresh_policy" -%}

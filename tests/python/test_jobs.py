@@ -305,3 +305,36 @@ def test_setu_jobs_shows_gold_waiting_on_silver(conn, dbt_run):
     assert dbt_run(["run", "--select", "energy_hourly"]) == 0
     lags = {(model, source): waiting for model, source, *_, waiting in model_lag(conn)}
     assert lags[("energy_hourly", "silver.fct_telemetry")] is None
+
+
+def test_run_jobs_prints_the_row_of_its_own_run(conn, dbt_run):
+    """Another runner's row, newer than ours, is in _etl.job_runs by the time `setu run-jobs`
+    reads it back: it prints its own run (found by its backend pid), not the newest row."""
+    reset(conn, dbt_run)
+    insert_bronze(conn, hours=1)
+    # when our run finishes, another runner's run lands after it (a newer run_id)
+    conn.execute("""
+        create or replace function public.other_runner_finishes() returns trigger
+        language plpgsql as $fn$
+        begin
+            insert into _etl.job_runs (runner, pid, status, batches, rows_processed, error)
+            values ('another runner', 0, 'failed', 99, 99, 'not this run');
+            return null;
+        end;
+        $fn$
+    """)
+    conn.execute("create trigger other_runner after update of status on _etl.job_runs"
+                 " for each row when (new.runner = 'setu run-jobs'"
+                 " and new.status <> 'running') execute function public.other_runner_finishes()")
+    try:
+        result = CliRunner().invoke(main, ["run-jobs", "--count", "1"])
+    finally:
+        conn.execute("drop trigger other_runner on _etl.job_runs")
+        conn.execute("drop function public.other_runner_finishes()")
+    assert result.exit_code == 0, result.output
+    status, batches, rows = conn.execute(
+        "select status, batches, rows_processed from _etl.job_runs"
+        " where runner = 'setu run-jobs' order by run_id desc limit 1").fetchone()
+    assert status == "succeeded" and rows > 0 and batches > 0
+    assert f"run 1: succeeded, {batches} batch(es), {rows} rows" in result.output
+    assert "not this run" not in result.output

@@ -5,7 +5,9 @@
     for the fallback), plus the lifecycle keys of setu_reconcile_lifecycle (post-hook).
     A changed SQL is detected by a definition hash (_etl.relation_definitions) and rebuilt;
     the hash includes the build kind, so a server that gains or loses continuous
-    aggregates rebuilds too. Prints ONE log line for the build. -#}
+    aggregates rebuilds too. Prints ONE log line for the build. A run holds the model's
+    advisory lock ('setu.model:' || identifier, as _etl.apply_batch) until it commits, so
+    concurrent runs of a rollup take turns. -#}
 {% materialization continuous_aggregate, default %}
     {%- do validate_model_config() -%}
     {%- set caps = get_capabilities() -%}
@@ -17,6 +19,14 @@
                                         ~ "|" ~ sql | trim) -%}
 
     {{ run_hooks(pre_hooks, inside_transaction=False) }}
+    {#- The model's advisory lock (the watermark models' key) before anything else in its
+        transaction: two runs at once would otherwise each hold row locks on the buckets
+        they delete while one waits for the other's share lock to check the indexes, a
+        deadlock; serialised, the second run recomputes after the first has committed. -#}
+    {% call statement("setu_model_lock") -%}
+        select pg_advisory_xact_lock(hashtextextended({{ sql_literal("setu.model:"
+            ~ this.identifier) }}, 0))
+    {%- endcall %}
     {{ run_hooks(pre_hooks, inside_transaction=True) }}
 
     {%- set is_cagg = caps["timescaledb"] and setu_timescale_target(this) == "cagg" -%}

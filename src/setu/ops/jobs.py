@@ -219,8 +219,11 @@ def run_jobs(every_seconds: int, count: int | None, target: str | None) -> None:
         while count is None or runs < count:
             began = time.monotonic()
             conn.execute("call _etl.run_pipeline('setu run-jobs')")
+            # Its own run: another runner's may have started or ended since (run_pipeline
+            # logs each run with its backend's pid).
             row = conn.execute("select status, batches, rows_processed, error from _etl.job_runs"
-                               " order by run_id desc limit 1").fetchone()
+                               " where pid = pg_backend_pid() order by run_id desc limit 1"
+                               ).fetchone()
             runs += 1
             console.print(f"run {runs}: {row[0]}, {row[1]} batch(es), {row[2]} rows"
                           + (f", errors: {row[3]}" if row[3] else ""), highlight=False)

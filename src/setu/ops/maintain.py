@@ -12,6 +12,13 @@ relation, the best the server offers:
   ``--batch-size`` rows each, one transaction per batch, with a progress bar.
 
 An integer ``drop_after`` (integer time column) counts back from the newest row.
+
+Never a row some model has not processed yet: a relation that models read (the Bronze tables,
+a Silver fact read by Gold) keeps every chunk holding a row above a reader's watermark
+(``_etl.drop_processed_chunks``), and batched deletes skip such rows; what is held back is
+reported. A Bronze table is held back whole until a model has registered as its reader. On
+the Community edition the Bronze tables' retention is the guarded job
+``_etl.guarded_retention_job`` (registered by dbt's on-run-start in place of the policy).
 """
 
 from __future__ import annotations
@@ -101,6 +108,17 @@ where j.proc_name = 'policy_retention'
 limit 1
 """
 
+# The job that replaces the Bronze tables' retention policy on the Community edition.
+GUARDED_JOB_SQL = """
+select j.job_id
+from timescaledb_information.jobs as j
+where j.proc_schema = '_etl' and j.proc_name = 'guarded_retention_job'
+    and j.config ->> 'relation' = %(qualified)s::regclass::text
+limit 1
+"""
+
+BRONZE_ORIGIN = "var setu_bronze_retention"
+
 TIMESCALE_KIND_SQL = """
 select 'hypertable' from timescaledb_information.hypertables
 where hypertable_schema = %(schema)s and hypertable_name = %(name)s
@@ -135,8 +153,37 @@ def drop_old_chunks(conn: psycopg.Connection, item: RetentionTarget, dry_run: bo
     return f"drop_chunks older than {item.drop_after}: {count} chunks {verb}"
 
 
+def unprocessed_predicate(conn: psycopg.Connection, item: RetentionTarget) -> str | None:
+    """SQL true for the rows of item that a model reading it has not processed yet (from
+    _etl.unprocessed_predicate, the watermarks); None when no model reads it. "true" for a
+    Bronze table no model has registered as its reader yet (not built, or no `_etl`)."""
+    bronze = item.origin == BRONZE_ORIGIN
+    if not _scalar(conn, "select to_regprocedure("
+                         "'_etl.unprocessed_predicate(regclass, boolean)') is not null"):
+        return "true" if bronze else None
+    return _scalar(conn, "select _etl.unprocessed_predicate(%s::regclass, %s)",
+                   (item.qualified, bronze))
+
+
+HELD_HINT = "not processed by every model that reads it yet (run `setu build` or the jobs first)"
+
+
+def drop_processed_chunks(conn: psycopg.Connection, item: RetentionTarget, dry_run: bool) -> str:
+    """drop_chunks through _etl.drop_processed_chunks: no chunk with an unprocessed row."""
+    old, dropped, held_rows, held_from = conn.execute(
+        "select * from _etl.drop_processed_chunks(%s::regclass, %s, %s, %s)",
+        (item.qualified, item.drop_after, item.origin == BRONZE_ORIGIN, dry_run),
+    ).fetchone()
+    verb = "would be dropped" if dry_run else "dropped"
+    outcome = f"drop_chunks older than {item.drop_after}: {dropped} chunks {verb}"
+    if held_rows:
+        outcome += (f"; {old - dropped} chunks held back: {held_rows} rows from {held_from} on"
+                    f" are {HELD_HINT}")
+    return outcome
+
+
 def delete_in_batches(conn: psycopg.Connection, item: RetentionTarget, batch_size: int,
-                      dry_run: bool) -> str:
+                      dry_run: bool, unprocessed: str | None = None) -> str:
     if not item.time_column:
         return "skipped: no time_column_name in its config, so old rows cannot be told apart"
     relation = sql.Identifier(item.schema, item.identifier)
@@ -144,15 +191,25 @@ def delete_in_batches(conn: psycopg.Connection, item: RetentionTarget, batch_siz
     cutoff = _scalar(conn, sql.SQL("select {}").format(_cutoff_sql(item)))
     if cutoff is None:
         return "nothing to delete (empty)"
-    total = _scalar(conn, sql.SQL("select count(*) from {rel} where {col} < %s").format(
-        rel=relation, col=column), (cutoff,))
+    # The predicate is built by _etl.unprocessed_predicate from quoted identifiers and ids.
+    kept = sql.SQL(" and not ({})").format(sql.SQL(unprocessed)) if unprocessed else sql.SQL("")
+    held = ""
+    if unprocessed:
+        held_rows = _scalar(conn, sql.SQL("select count(*) from {rel} where {col} < %s"
+                                          " and ({})").format(sql.SQL(unprocessed),
+                                                              rel=relation, col=column),
+                            (cutoff,))
+        if held_rows:
+            held = f"; {held_rows} rows held back: {HELD_HINT}"
+    total = _scalar(conn, sql.SQL("select count(*) from {rel} where {col} < %s{kept}").format(
+        rel=relation, col=column, kept=kept), (cutoff,))
     if dry_run or not total:
         verb = "would be deleted" if dry_run else "deleted"
-        return f"rows older than {item.drop_after} ({cutoff}): {total} {verb}"
+        return f"rows older than {item.drop_after} ({cutoff}): {total} {verb}{held}"
     delete = sql.SQL(
         "delete from {rel} where ctid = any(array("
-        "select ctid from {rel} where {col} < %s limit %s))"
-    ).format(rel=relation, col=column)
+        "select ctid from {rel} where {col} < %s{kept} limit %s))"
+    ).format(rel=relation, col=column, kept=kept)
     deleted = 0
     with Progress(TextColumn(f"{item.label}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=console, transient=True) as progress:
@@ -165,7 +222,7 @@ def delete_in_batches(conn: psycopg.Connection, item: RetentionTarget, batch_siz
             if batch < batch_size:
                 break
     return (f"rows older than {item.drop_after}: {deleted} deleted in batches of "
-            f"{batch_size}")
+            f"{batch_size}{held}")
 
 
 def maintain_one(conn: psycopg.Connection, item: RetentionTarget, timescaledb: bool,
@@ -175,12 +232,21 @@ def maintain_one(conn: psycopg.Connection, item: RetentionTarget, timescaledb: b
         return "skipped: not built yet"
     kind = _scalar(conn, TIMESCALE_KIND_SQL, names) if timescaledb else None
     if community and kind:
+        job_id = _scalar(conn, GUARDED_JOB_SQL, {"qualified": item.qualified})
+        if job_id is not None:
+            return f"skipped: guarded retention job {job_id} runs it"
         job_id = _scalar(conn, JOB_SQL, names)
         if job_id is not None:
             return f"skipped: retention policy job {job_id} runs it"
+    unprocessed = unprocessed_predicate(conn, item)
+    if unprocessed == "true":
+        return ("held back whole: no model has registered as its reader yet, so none of"
+                " its rows is known to be processed (run `setu build` first)")
+    if kind == "hypertable" and unprocessed is not None:
+        return drop_processed_chunks(conn, item, dry_run)
     if kind:
         return drop_old_chunks(conn, item, dry_run)
-    return delete_in_batches(conn, item, batch_size, dry_run)
+    return delete_in_batches(conn, item, batch_size, dry_run, unprocessed)
 
 
 @click.command()

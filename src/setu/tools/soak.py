@@ -12,6 +12,13 @@ quarantine row. Figures are printed, returned, and written to docs/soak.md.
 Where the time goes is measured too: the stream's client (simulator and COPY), the
 pipeline's busy share, PostgreSQL's CPU (when the server is the embedded cluster) and the
 machine's. See docs/soak.md.
+
+Beside the stream, `--side-ingest-rows N --side-ingest-every S` runs `setu ingest` of a CSV
+file of N telemetry rows (a gateway's backlog: the last hour) every S seconds, as a separate
+process, to measure what large loads do to the stream writers' commit latency (p50/p99 of
+each tick's COPY + COMMIT and of the COMMIT alone) and to the pipeline's lag: the age of the
+oldest unprocessed Bronze row, the Bronze ids Silver has not taken in, and the Silver
+batches Gold has not taken in. The side rows are reconciled like the stream's.
 """
 
 from __future__ import annotations
@@ -89,6 +96,8 @@ class SoakConfig:
     target: str | None = None  # dbt target
     report: Path | None = DEFAULT_REPORT
     command: str = ""  # how the run was started, for the report
+    side_ingest_rows: int = 0  # rows per `setu ingest` file beside the stream; 0: none
+    side_ingest_every: float = 30.0  # seconds between side ingests, start to start
 
     @property
     def rates(self) -> BadInputRates:
@@ -126,10 +135,21 @@ class SoakResult:
     reconciliation: dict[str, Reconciled] = field(default_factory=dict)
     cpu: dict[str, float] = field(default_factory=dict)
     machine: dict[str, str] = field(default_factory=dict)
+    commit_seconds: list[float] = field(default_factory=list)  # the stream's COMMITs
+    tick_write_seconds: list[float] = field(default_factory=list)  # its COPYs + COMMIT
+    # (seconds into the stream, rows, seconds the `setu ingest` took, its exit code)
+    side_ingests: list[tuple[float, int, float, int]] = field(default_factory=list)
+    # (seconds into the stream, Bronze ids behind Silver, Silver batches behind Gold)
+    backlog_samples: list[tuple[float, int, int]] = field(default_factory=list)
 
     @property
     def rows_written(self) -> int:
         return sum(self.rows.values())
+
+    @property
+    def side_rows(self) -> int:
+        """Rows the side ingests loaded (a file loads all its rows or none)."""
+        return sum(rows for _, rows, _, code in self.side_ingests if code == 0)
 
     @property
     def events_per_second(self) -> float:
@@ -166,14 +186,19 @@ class SoakResult:
              f"{self.config.max_lag_seconds:.0f} s" + ("" if self.drained else
                                                       "; the pipeline did not drain")),
             ("every Bronze id reconciled", self.bronze_rows == self.reconciled
-             and self.bronze_rows == self.rows_written,
+             and self.bronze_rows == self.rows_written + self.side_rows,
              f"{self.reconciled:,} of {self.bronze_rows:,} Bronze ids in exactly one Silver "
-             f"fact or quarantine row ({self.rows_written:,} written; lost "
+             f"fact or quarantine row ({self.rows_written:,} written"
+             + (f" + {self.side_rows:,} by side ingest" if self.side_ingests else "")
+             + "; lost "
              f"{self.unaccounted('missing'):,}, in two places "
              f"{self.unaccounted('several'):,}, not processed yet "
              f"{self.unaccounted('unprocessed'):,})"),
             ("dbt build", self.build_exit in (None, 0), self.build_outcome),
-        ]
+        ] + ([("side ingest", all(code == 0 for _, _, _, code in self.side_ingests),
+               f"{len(self.side_ingests)} files, exit codes "
+               f"{sorted({code for _, _, _, code in self.side_ingests})}")]
+             if self.side_ingests else [])
 
     @property
     def build_outcome(self) -> str:
@@ -292,6 +317,8 @@ class Streamer:
         self.generate_seconds = 0.0
         self.write_seconds = 0.0
         self.max_write_delay = 0.0
+        self.commit_seconds: list[float] = []
+        self.tick_write_seconds: list[float] = []
 
     def _generate(self, until_us: int) -> None:
         began = time.perf_counter()
@@ -319,8 +346,13 @@ class Streamer:
                 self.positions[table] = end
                 self.written[table] += end - position
                 total += end - position
+        committing = time.perf_counter()
         self.conn.commit()
-        self.write_seconds += time.perf_counter() - began
+        done = time.perf_counter()
+        self.write_seconds += done - began
+        if total:
+            self.commit_seconds.append(done - committing)
+            self.tick_write_seconds.append(done - began)
         return total
 
     def run(self, began: float, stop: threading.Event,
@@ -386,6 +418,72 @@ def pipeline_loop(config: SoakConfig, stop: threading.Event) -> None:
             next_at = max(next_at + config.pipeline_every, time.monotonic())
 
 
+def percentile(values: list[float], share: float) -> float:
+    """The nearest-rank percentile (share 0.5: the median, 0.99: p99); 0 for no values."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
+
+
+SIDE_INGEST_COLUMNS = ("time", "machine_id", "spindle_load_pct", "spindle_temp_c", "power_kw")
+
+
+def write_side_file(path: Path, rows: int, machine_ids: list[int], now: datetime,
+                    number: int) -> None:
+    """A gateway's backlog as `setu ingest` takes it: rows telemetry samples spread over the
+    hour before now, round-robin over machine_ids. The sub-second part of each time comes
+    from the file's number, so no file repeats another's rows (the ingest ledger would skip
+    a file it has loaded)."""
+    step = 3600.0 / rows
+    start = now - timedelta(hours=1)
+    with path.open("w") as out:
+        out.write(",".join(SIDE_INGEST_COLUMNS) + "\n")
+        for n in range(rows):
+            at = start + timedelta(seconds=int(n * step), microseconds=1000 + number % 999_000)
+            machine = machine_ids[n % len(machine_ids)]
+            out.write(f"{at.isoformat()},{machine},{40 + n % 50},{35 + n % 30},"
+                      f"{2.5 + (n % 40) / 10}\n")
+
+
+def side_ingest_loop(config: SoakConfig, result: SoakResult, began: float,
+                     stop: threading.Event, machine_ids: list[int], folder: Path) -> None:
+    """`setu ingest` of a side file every side_ingest_every seconds (start to start), each in
+    a process of its own, until stop; an ingest in flight when stop comes is finished."""
+    folder.mkdir(parents=True, exist_ok=True)
+    number = 0
+    next_at = began + config.side_ingest_every / 2
+    while not stop.wait(max(0.0, next_at - time.monotonic())):
+        number += 1
+        path = folder / f"machine_telemetry-soak-{result.started_at:%Y%m%dT%H%M%S}-{number}.csv"
+        write_side_file(path, config.side_ingest_rows, machine_ids, datetime.now(UTC), number)
+        argv = [sys.executable, "-m", "setu", "ingest", str(path)]
+        if config.target:
+            argv += ["--target", config.target]
+        started = time.monotonic()
+        done = subprocess.run(argv, cwd=PROJECT_DIR, capture_output=True, text=True,
+                              check=False)
+        result.side_ingests.append((started - began, config.side_ingest_rows,
+                                    time.monotonic() - started, done.returncode))
+        path.unlink(missing_ok=True)
+        next_at = max(next_at + config.side_ingest_every, time.monotonic())
+
+
+# Bronze ids the Silver models have not taken in (the identity's last value minus the
+# watermark), and Silver batches (etl_batch_id) the Gold and serving models have not.
+BACKLOG_SQL = """
+    select
+        coalesce(max(_etl.source_last_id(s.source_name, s.id_column) - w.last_processed_id)
+            filter (where s.source_name like 'bronze.%'), 0),
+        coalesce(max(_etl.source_last_id(s.source_name, s.id_column) - w.last_processed_id)
+            filter (where s.source_name like 'silver.%'), 0)
+    from _etl.models as m
+    cross join lateral unnest(m.sources, m.id_columns) as s (source_name, id_column)
+    inner join _etl.watermarks as w
+        on m.model_name = w.model_name and s.source_name = w.source_name
+"""
+
+
 LAG_SQL = """
     select w.model_name, extract(epoch from _etl.source_lag(w.source_name, w.last_processed_id))
     from _etl.watermarks as w
@@ -412,7 +510,8 @@ BATCH_STARTS_SQL = "select model_name, max(updated_at) from _etl.watermarks grou
 
 def sample_loop(config: SoakConfig, began: float, stop: threading.Event,
                 samples: list[tuple[float, float, str]],
-                batch_starts: set[tuple[datetime, str]]) -> None:
+                batch_starts: set[tuple[datetime, str]],
+                backlog: list[tuple[float, int, int]] | None = None) -> None:
     with _connect(config) as conn:
         next_lag = 0.0
         while not stop.is_set():
@@ -421,6 +520,9 @@ def sample_loop(config: SoakConfig, began: float, stop: threading.Event,
                 next_lag = time.monotonic() + config.sample_every
                 lag, model, _ = read_lag(conn)
                 samples.append((time.monotonic() - began, lag, model))
+                if backlog is not None:
+                    bronze, silver = conn.execute(BACKLOG_SQL).fetchone()
+                    backlog.append((time.monotonic() - began, int(bronze), int(silver)))
             stop.wait(min(1.0, config.sample_every))
 
 
@@ -645,7 +747,14 @@ def _stream_and_reconcile(config: SoakConfig, prepared: PreparedFleet, result: S
         began = time.monotonic()
         workers = [Worker("lag sampler",
                           lambda: sample_loop(config, began, stream_done, result.lag_samples,
-                                              result.batch_starts))]
+                                              result.batch_starts, result.backlog_samples))]
+        side_stop = threading.Event()
+        if config.side_ingest_rows:
+            machine_ids = [row[0] for row in admin.execute(
+                "select machine_id from master.machines order by machine_id limit 1000")]
+            folder = state_dir() / "soak-side-ingest"
+            workers.append(Worker("side ingest", lambda: side_ingest_loop(
+                config, result, began, side_stop, machine_ids, folder)))
         if result.scheduler == "thread":
             workers.append(Worker("pipeline", lambda: pipeline_loop(config, stop)))
         if config.build_at is not None:
@@ -669,11 +778,18 @@ def _stream_and_reconcile(config: SoakConfig, prepared: PreparedFleet, result: S
                 result.stream_seconds = streamer.run(began, stop, tick)
             except BaseException:
                 stop.set()
+                side_stop.set()
                 stream_done.set()
                 raise
         stream_cpu = time.thread_time() - cpu_before[0]
         result.rows = dict(streamer.written)
         result.max_write_delay = streamer.max_write_delay
+        result.commit_seconds = streamer.commit_seconds
+        result.tick_write_seconds = streamer.tick_write_seconds
+        side_stop.set()  # an ingest in flight finishes: its ids are below `after`
+        for worker in workers:
+            if worker.name == "side ingest":
+                worker.join()
         after = max_ids(admin)
         say(f"stream done: {result.rows_written:,} rows in {result.stream_seconds:.1f} s; "
             "waiting for the dbt build and the pipeline to drain")
@@ -767,6 +883,45 @@ def _model_shares(result: SoakResult) -> str:
                      if seconds >= 0.005 * total)
 
 
+def _latency(result: SoakResult) -> str:
+    commits, ticks = result.commit_seconds, result.tick_write_seconds
+    if not commits:
+        return "n/a"
+    return (f"COMMIT p50 {percentile(commits, 0.5) * 1000:.0f} ms, p99 "
+            f"{percentile(commits, 0.99) * 1000:.0f} ms; a tick's COPY + COMMIT p50 "
+            f"{percentile(ticks, 0.5) * 1000:.0f} ms, p99 {percentile(ticks, 0.99) * 1000:.0f} ms,"
+            f" max {max(ticks) * 1000:.0f} ms ({len(ticks):,} ticks)")
+
+
+def _backlog(result: SoakResult) -> str:
+    lags = [lag for _, lag, _ in result.lag_samples]
+    bronze = [float(behind) for _, behind, _ in result.backlog_samples]
+    silver = [float(behind) for _, _, behind in result.backlog_samples]
+    if not lags:
+        return "n/a"
+    text = f"age lag p50 {percentile(lags, 0.5):.0f} s, max {max(lags):.0f} s"
+    if bronze:
+        text += (f"; Bronze ids behind Silver p50 {percentile(bronze, 0.5):,.0f}, max "
+                 f"{max(bronze):,.0f}; Silver batches behind Gold p50 "
+                 f"{percentile(silver, 0.5):,.0f}, max {max(silver):,.0f}")
+    return text
+
+
+def _side_ingest(result: SoakResult) -> str:
+    config = result.config
+    if not config.side_ingest_rows:
+        return "none"
+    runs = result.side_ingests
+    if not runs:
+        return f"{config.side_ingest_rows:,} rows every {config.side_ingest_every:g} s: none ran"
+    seconds = [took for _, _, took, _ in runs]
+    return (f"`setu ingest` of {config.side_ingest_rows:,} telemetry rows every "
+            f"{config.side_ingest_every:g} s: {len(runs)} files, {result.side_rows:,} rows, "
+            f"{sum(seconds) / len(seconds):.1f} s per file (max {max(seconds):.1f} s, "
+            f"{config.side_ingest_rows / (sum(seconds) / len(seconds)):,.0f} rows/s with the "
+            "process start)")
+
+
 def figure_rows(result: SoakResult) -> list[tuple[str, str]]:
     config = result.config
     lag, model = result.max_lag
@@ -778,6 +933,7 @@ def figure_rows(result: SoakResult) -> list[tuple[str, str]]:
           if "postgresql" in cpu
           else "PostgreSQL not measured (remote server); ")
     rates = "no bad input" if config.clean else "every bad-input class at 0.5%"
+    rows_in = result.rows_written + result.side_rows  # the stream's and the side files'
     rows = [
         ("date", f"{result.started_at:%Y-%m-%d %H:%M} UTC"),
         ("target rate", f"{config.rate:,.0f} events/s for "
@@ -789,6 +945,9 @@ def figure_rows(result: SoakResult) -> list[tuple[str, str]]:
                     f"{config.sample_every:g} s; limit {config.max_lag_seconds:.0f} s"),
         ("rows reconciled", f"{result.reconciled:,} of {result.bronze_rows:,} Bronze ids in "
                             f"exactly one Silver fact or quarantine row"),
+        ("writer latency", _latency(result)),
+        ("pipeline backlog", _backlog(result)),
+        ("side ingest", _side_ingest(result)),
         ("drain", (f"{result.drain_seconds:.0f} s after the stream stopped"
                    if result.drained else f"not drained {result.drain_seconds:.0f} s after the "
                    "stream stopped") + (" (the dbt build finished first)"
@@ -802,7 +961,7 @@ def figure_rows(result: SoakResult) -> list[tuple[str, str]]:
                      f"{result.pipeline_busy_seconds / wall:.0%} of the time, "
                      f"{result.pipeline_rows:,} rows"),
         ("pipeline time by model", _model_shares(result)),
-        ("pipeline throughput", f"{result.rows_written / result.pipeline_busy_seconds:,.0f} "
+        ("pipeline throughput", f"{rows_in / result.pipeline_busy_seconds:,.0f} "
                                 "Bronze rows per second of run time"
                                 if result.pipeline_busy_seconds else "n/a"),
         ("dbt build", "not run" if config.build_at is None else
@@ -813,7 +972,9 @@ def figure_rows(result: SoakResult) -> list[tuple[str, str]]:
                 f"{cpu.get('soak process', 0):.0f} CPU s ({_cores(result, 'soak process')} "
                 f"cores; its stream thread {cpu.get('stream thread', 0):.0f} CPU s, spending "
                 f"{cpu.get('generate', 0):.0f} s generating rows and {cpu.get('copy', 0):.0f} s "
-                f"in COPY); {pg}dbt build {cpu.get('dbt build', 0):.0f} CPU s"),
+                f"in COPY); {pg}"
+                + ("dbt build and side ingests" if result.side_ingests else "dbt build")
+                + f" {cpu.get('dbt build', 0):.0f} CPU s"),
         ("set-up", f"{result.setup_seconds:.0f} s: calibration, fleet, master data, and a "
                    f"warm-up of {format_duration(timedelta(seconds=config.warmup_seconds))} "
                    f"simulated ({result.warmup_rows:,} rows generated, not sent)"),
@@ -888,11 +1049,18 @@ def write_report(path: Path, result: SoakResult) -> None:
               default=DEFAULT_REPORT, show_default=True,
               help="Markdown file whose figures section is replaced.")
 @click.option("--no-report", is_flag=True, help="Do not write the figures anywhere.")
+@click.option("--side-ingest-rows", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Beside the stream, `setu ingest` a CSV file of this many telemetry rows "
+                   "(a gateway's backlog of the last hour) every --side-ingest-every seconds; "
+                   "0: none.")
+@click.option("--side-ingest-every", type=click.FloatRange(min=1), default=30.0,
+              show_default=True, help="Seconds between side ingests, start to start.")
 @click.option("--target", help="dbt target (default: the profile's).")
 def soak(rate: float, duration_text: str, pipeline_every: float, sample_every: float,
          build_at: float, no_build: bool, scheduler: str, warmup_text: str,
          machines: int | None, seed: int, clean: bool, drain_timeout: float | None,
-         max_lag: float, report: Path, no_report: bool, target: str | None) -> None:
+         max_lag: float, report: Path, no_report: bool, side_ingest_rows: int,
+         side_ingest_every: float, target: str | None) -> None:
     """Stream a simulated fleet into Bronze at --rate for --duration while the pipeline runs,
     then check the rate held, the lag stayed bounded and every Bronze id reconciled.
 
@@ -917,11 +1085,14 @@ def soak(rate: float, duration_text: str, pipeline_every: float, sample_every: f
         seed=seed, clean=clean, max_lag_seconds=max_lag, target=target,
         drain_timeout=drain_timeout,
         report=None if no_report else report,
+        side_ingest_rows=side_ingest_rows, side_ingest_every=side_ingest_every,
         command=f"setu soak --rate {rate:g} --duration {duration_text} --pipeline-every "
                 f"{pipeline_every:g}" + (" --no-build" if no_build else "")
                 + (f" --scheduler {scheduler}" if scheduler != "auto" else "")
                 + (" --clean" if clean else "")
-                + (f" --drain-timeout {drain_timeout:g}" if drain_timeout else ""))
+                + (f" --drain-timeout {drain_timeout:g}" if drain_timeout else "")
+                + (f" --side-ingest-rows {side_ingest_rows} --side-ingest-every "
+                   f"{side_ingest_every:g}" if side_ingest_rows else ""))
     ensure_database(target)
     progress = Progress(TextColumn("streaming"), BarColumn(), TimeElapsedColumn(),
                         TextColumn("{task.fields[status]}"), console=console, transient=True,
