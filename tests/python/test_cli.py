@@ -179,3 +179,33 @@ def test_target_flag_of_setus_own_verbs_is_used(cluster: Cluster, verb: str) -> 
                                 env={"SETU_TARGET": None, "DBT_TARGET": None})
     assert result.exit_code == 2, result.output
     assert "target 'nope' is not in profile 'setu'" in one_line_error(result.output)
+
+
+def test_a_second_setu_run_waits_for_the_first(cluster: Cluster, scratch: Path) -> None:
+    """Two `setu build`/`run` at once collided on dbt's `__dbt_backup` relations (issue #16):
+    the second waits for the warehouse lock, says so, and then succeeds."""
+    import psycopg
+
+    key = "select pg_advisory_lock(hashtextextended('setu.dbt-warehouse', 0))"
+    with psycopg.connect(cluster.url, autocommit=True) as holder:
+        holder.execute(key)  # as a first `setu build` in progress holds it
+        proc = subprocess.Popen(
+            [str(BIN / "setu"), "run", "--select", "+dim_site", "--target-path",
+             str(scratch / "target"), "--log-path", str(scratch / "logs")],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            waiting = 0
+            for _ in range(240):
+                waiting = holder.execute(
+                    "select count(*) from pg_locks where locktype = 'advisory'"
+                    " and not granted").fetchone()[0]
+                if waiting or proc.poll() is not None:
+                    break
+                subprocess.run(["sleep", "0.5"], check=True)
+            assert waiting == 1, "the second run did not wait for the warehouse lock"
+            assert proc.poll() is None
+        finally:
+            holder.execute("select pg_advisory_unlock_all()")
+        stdout, stderr = proc.communicate(timeout=600)
+    assert proc.returncode == 0, stdout + stderr
+    assert "waiting: another setu build, run or seed is changing the warehouse" in stderr

@@ -125,6 +125,9 @@ def _dbt_command(name: str, doc: str) -> None:
                 # An unreachable database is one clear line now, not dbt's multi-line
                 # error after it has parsed the whole project.
                 connect(target).close()
+            if name in dbt.WAREHOUSE_CHANGING_COMMANDS:
+                with dbt.warehouse_lock(target):
+                    sys.exit(dbt.run(args))
         sys.exit(dbt.run(args))
 
 

@@ -137,4 +137,5 @@ def recompute(relation: str, no_run: bool, target: str | None) -> None:
     from setu.warehouse.preflight import ensure_database
 
     ensure_database(target)
-    sys.exit(dbt.run(argv))
+    with dbt.warehouse_lock(target):
+        sys.exit(dbt.run(argv))

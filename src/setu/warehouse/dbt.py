@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 from setu.warehouse.paths import PROJECT_DIR
-from setu.warehouse.profile import profiles_dir
+from setu.warehouse.profile import connect, profiles_dir
 
 # dbt's own command-line exit codes.
 EXIT_SUCCESS, EXIT_FAILURE, EXIT_ERROR = 0, 1, 2
@@ -56,6 +57,28 @@ def run(args: Sequence[str]) -> int:
         # dbt's command line prints its usage errors itself; dbtRunner only returns them.
         print(f"error: dbt: {result.exception}", file=sys.stderr)
     return exit_code(result)
+
+
+# Commands that create or replace relations: dbt swaps a view or table in through a renamed
+# `__dbt_backup` relation, so two of them at once collide on that name (or deadlock).
+WAREHOUSE_CHANGING_COMMANDS = frozenset({"build", "run", "seed", "snapshot"})
+# pg_advisory_lock key; the watermark models' per-model locks use 'setu.model:<name>'.
+WAREHOUSE_LOCK_KEY = "setu.dbt-warehouse"
+
+
+@contextmanager
+def warehouse_lock(target: str | None = None) -> Iterator[None]:
+    """Holds the warehouse's dbt lock on a connection of its own: one `setu build`/`run`/
+    `seed` at a time, the next one waiting (and saying so) instead of failing. The
+    in-database jobs take only their models' locks, so they go on meanwhile."""
+    with connect(target, autocommit=True) as conn:
+        key = "hashtextextended(%s, 0)"
+        if not conn.execute(f"select pg_try_advisory_lock({key})",
+                            (WAREHOUSE_LOCK_KEY,)).fetchone()[0]:
+            print("waiting: another setu build, run or seed is changing the warehouse",
+                  file=sys.stderr, flush=True)
+            conn.execute(f"select pg_advisory_lock({key})", (WAREHOUSE_LOCK_KEY,))
+        yield  # the session lock ends with the connection
 
 
 def run_operation(macro: str, args: dict | None = None, quiet: bool = True) -> int:
