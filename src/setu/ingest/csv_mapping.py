@@ -42,6 +42,7 @@ from setu.ingest.loader import (
     describe_copy_error,
     file_sha256,
     open_file_bytes,
+    read_csv_header,
     record_ledger_rows,
     require_regular_file,
     unreadable,
@@ -300,18 +301,6 @@ def mapped_rows(path: Path, mapping: CsvMapping, catalog: Mapping[str, BronzeCol
             yield row
 
 
-def read_header(path: Path) -> list[str]:
-    try:
-        with open_file_bytes(path) as raw:
-            return next(csv.reader(decoded_lines(raw, path.name)))
-    except StopIteration:
-        raise IngestError(f"{path.name}: line 1: empty file, expected a header") from None
-    except csv.Error as exc:
-        raise IngestError(f"{path.name}: line 1: unreadable header: {exc}") from None
-    except READ_ERRORS as exc:
-        raise unreadable(path, exc) from None
-
-
 def ingest_mapped(conn: psycopg.Connection, path: Path, mapping: CsvMapping, *,
                   dry_run: bool = False) -> tuple[MappedFile, bool]:
     """Load (or with dry_run only check) one CSV through the mapping, in one transaction,
@@ -321,7 +310,7 @@ def ingest_mapped(conn: psycopg.Connection, path: Path, mapping: CsvMapping, *,
         raise IngestError(f"{path.name}: --columns maps CSV files; Parquet names its columns "
                           f"already (rename them when writing it)")
     require_regular_file(path)
-    header = read_header(path)
+    header = read_csv_header(path)
     summary = MappedFile(path, mapping, header,
                          [name for name in header if name not in {
                              rule.source for rule in mapping.columns}

@@ -362,17 +362,21 @@ def decoded_lines(raw: Iterable[bytes], name: str) -> Iterator[str]:
                               ) from None
 
 
-def _csv_header(path: Path) -> list[str]:
+def read_csv_header(path: Path) -> list[str]:
+    """A CSV file's header line as written; one line naming the file when unreadable."""
     try:
         with open_file_bytes(path) as raw:
-            header = next(csv.reader(decoded_lines(raw, path.name)))
+            return next(csv.reader(decoded_lines(raw, path.name)))
     except StopIteration:
         raise IngestError(f"{path.name}: line 1: empty file, expected a header") from None
     except csv.Error as exc:
         raise IngestError(f"{path.name}: line 1: unreadable header: {exc}") from None
     except READ_ERRORS as exc:
         raise unreadable(path, exc) from None
-    return [name.strip().lower() for name in header]
+
+
+def _csv_header(path: Path) -> list[str]:
+    return [name.strip().lower() for name in read_csv_header(path)]
 
 
 def _parquet_columns(path: Path) -> list[str]:
